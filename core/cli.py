@@ -1,0 +1,150 @@
+"""``boostlora``: run, resume, list plugins, and read reports.
+
+User errors (``BoostLoraError``) print as one line on stderr and exit with status 2; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import FIELDS, build_config, load_yaml, merge_settings, parse_override
+from .errors import BoostLoraError, ConfigError
+
+DEFAULT_PLUGIN = "math"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="boostlora",
+        description="BoostLoRA: boost a model with rounds of tiny TinyLoRA adapters, each merged and discarded.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start a run, or resume one with --resume DIR")
+    run.add_argument("--plugin", help=f"task plugin (default: {DEFAULT_PLUGIN}); see `boostlora plugins`")
+    run.add_argument("--task", help="task within the plugin, when it has several")
+    run.add_argument("--preset", help="named settings from the task (its 'default' preset applies otherwise)")
+    run.add_argument("--config", type=Path, help="YAML file of settings (see --list-settings)")
+    run.add_argument("--model", help="hub name or local path of the model to boost")
+    run.add_argument("--out", type=Path, help="run directory (default: runs/<plugin>-<strategy>)")
+    run.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    run.add_argument("--list-settings", action="store_true", help="print every setting with its default and exit")
+    run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings, e.g. max_rounds=8 objective_options.lr=1e-3")
+
+    commands.add_parser("plugins", help="list installed plugins, their tasks and objectives")
+
+    report = commands.add_parser("report", help="print a run's per-round table and write its plot")
+    report.add_argument("run_dir", type=Path)
+    report.add_argument("--json", action="store_true", help="print report.json instead of the table")
+    return parser
+
+
+def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Defaults < task preset < --config file < --plugin/--model flags < KEY=VALUE overrides."""
+    file_settings = load_yaml(args.config) if args.config else {}
+    overrides = dict(parse_override(item) for item in args.overrides)
+    plugin = overrides.get("plugin") or args.plugin or file_settings.get("plugin") or DEFAULT_PLUGIN
+    task_name = overrides.get("task") or args.task or file_settings.get("task")
+    from .plugins import find_task
+
+    task_cls = find_task(plugin, task_name)
+    preset_name = args.preset or file_settings.pop("preset", None)
+    presets = dict(getattr(task_cls, "presets", {}) or {})
+    if preset_name is not None and preset_name not in presets:
+        known = ", ".join(sorted(presets)) or "none"
+        raise ConfigError(f"task '{task_cls.name}' has no preset '{preset_name}' (available: {known})")
+    settings: dict[str, Any] = {"plugin": plugin}
+    preset = presets.get(preset_name or "default", {})
+    settings = merge_settings(settings, preset, f"preset '{preset_name or 'default'}'")
+    settings = merge_settings(settings, file_settings, str(args.config))
+    flags = {"plugin": plugin, "task": task_name, "model": args.model}
+    settings = merge_settings(settings, {k: v for k, v in flags.items() if v is not None}, "the command line")
+    return merge_settings(settings, overrides, "the command line")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .loop import boost, resume
+
+    if args.list_settings:
+        for name, spec in FIELDS.items():
+            if spec.default is not dataclasses.MISSING:
+                default = repr(spec.default)
+            elif spec.default_factory is not dataclasses.MISSING:
+                default = repr(spec.default_factory())
+            else:
+                default = "required"
+            print(f"{name:<18} {default:<10} {spec.metadata.get('help', '')}")
+        return 0
+    if args.resume:
+        flags = (("--plugin", args.plugin), ("--task", args.task), ("--config", args.config), ("--preset", args.preset),
+                 ("--model", args.model), ("--out", args.out))
+        extra = [flag for flag, value in flags if value] + list(args.overrides)
+        if extra:
+            raise ConfigError("--resume continues a run exactly as it was configured: drop " + ", ".join(extra))
+        report = resume(args.resume)
+    else:
+        config = build_config(resolve_settings(args))
+        out = args.out or Path("runs") / f"{config.plugin}-{config.strategy}"
+        report = boost(config, out)
+        print(f"run directory: {out}")
+    return 0 if report else 1
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import collect
+
+    for name, info in sorted(collect().items()):
+        if not info.tasks and not info.objectives:
+            print(f"{name}: (registers nothing)")
+            continue
+        print(name)
+        for task_name, cls in sorted(info.tasks.items()):
+            presets = ", ".join(sorted(getattr(cls, "presets", {}) or {})) or "-"
+            print(f"  task {task_name:<14} {cls.description}  [objective: {cls.default_objective}; presets: {presets}]")
+        for obj_name, cls in sorted(info.objectives.items()):
+            print(f"  objective {obj_name:<9} {cls.description}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from .report import format_table, plot_report, read_report
+
+    report = read_report(args.run_dir)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{report['plugin']}/{report['task']} on {report['model']}: strategy={report['strategy']} r={report['r']} u={report['u']}")
+    print(format_table(report))
+    plot = plot_report(report, args.run_dir / "rounds.png")
+    if plot:
+        print(f"plot: {plot}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # KEY=VALUE overrides may come after options (`run --out DIR max_rounds=8`); anything else is a typo.
+    unknown = [item for item in extra if args.command != "run" or item.startswith("-") or "=" not in item]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    handlers = {"run": cmd_run, "plugins": cmd_plugins, "report": cmd_report}
+    try:
+        return handlers[args.command](args)
+    except BoostLoraError as exc:
+        print(f"boostlora: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""The boosting loop (BoostLoRA, arXiv 2604.27308), top to bottom.
+
+    once:     SVD of every target module's ORIGINAL weight
+    round k:  F_k = examples of the train split the current model gets wrong
+              stop if F_k is empty, the rounds are spent, or held-out accuracy stopped improving
+              attach a fresh zero-initialised TinyLoRA adapter on block k of the singular directions
+              train it on F_k with the task's objective
+              merge it into the weights in fp32, check the merge, unload the adapter
+              evaluate the held-out split, record, checkpoint
+
+Everything domain-specific comes from the task plugin; everything here is the method.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from . import checkpoint as ckpt
+from .adapter import attach_round_adapter, resolve_targets
+from .config import RunConfig, build_config, load_yaml
+from .errors import BoostLoraError, ConfigError, DataError
+from .merge import RankLedger, merge_round, replay_round
+from .objectives.base import Objective, RoundContext
+from .plugins import find_objective, find_task, pm
+from .report import RoundRecord, format_table, table_row
+from .subspace import SubspaceAllocator
+from .task import Evaluation, Splits, Task
+
+
+@dataclass
+class Run:
+    """The live state of a run; lifecycle hooks receive it."""
+
+    config: RunConfig
+    task: Task
+    objective: Objective
+    model: nn.Module
+    splits: Splits
+    targets: list[str]
+    allocator: SubspaceAllocator
+    device: torch.device
+    run_dir: Path | None
+    report: dict[str, Any]
+    ledger: RankLedger
+    round_cores: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    best_eval: float = float("-inf")
+    rounds_since_best: int = 0
+
+    @property
+    def rounds_done(self) -> int:
+        return len(self.report["rounds"])
+
+    def stop(self, reason: str) -> None:
+        if not self.report.get("stop_reason"):
+            self.report["stop_reason"] = reason
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.report.get("stop_reason"))
+
+    def log(self, line: str) -> None:
+        if self.config.show_progress:
+            print(line, flush=True)
+
+
+def round_seed(seed: int, round_index: int) -> int:
+    """A per-round seed, so a resumed round draws exactly what the uninterrupted one drew."""
+    return (seed * 1_000_003 + 7_919 * (round_index + 1)) % (2**31 - 1)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"device '{name}' is not a torch device (use auto, cpu, cuda or cuda:N)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' asked for, but no CUDA device is available")
+    return device
+
+
+def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = False) -> dict[str, Any]:
+    """Run (or resume) BoostLoRA as ``config`` describes; return the report that is also written to ``run_dir``."""
+    run = start_run(config, run_dir, resume=resume)
+    pm.hook.boostlora_run_start(run=run)
+    try:
+        while not run.stopped:
+            boosting_round(run)
+    except KeyboardInterrupt:
+        where = f"; resume with: boostlora run --resume {run.run_dir}" if run.run_dir else ""
+        raise BoostLoraError(f"interrupted after {run.rounds_done} merged round(s){where}") from None
+    finish_run(run)
+    return run.report
+
+
+def resume(run_dir: Path) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from its last checkpoint, with the configuration it was started with."""
+    run_dir = Path(run_dir)
+    if not (run_dir / ckpt.CONFIG).exists():
+        raise BoostLoraError(f"{run_dir} has no {ckpt.CONFIG}: nothing to resume")
+    return boost(build_config(load_yaml(run_dir / ckpt.CONFIG)), run_dir, resume=True)
+
+
+def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
+    """Resolve the plugin, data, model and subspaces; refuse a bad configuration before anything trains."""
+    task = find_task(config.plugin, config.task)(config.task_options)
+    objective = find_objective(config.objective or task.default_objective)(config.objective_options)
+    objective.check(task)
+    model_name = config.model or task.default_model
+    if not model_name:
+        raise ConfigError(f"task '{task.name}' has no default model: set `model`")
+    state = None
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        state = ckpt.load_checkpoint(run_dir) if resume else None
+        if not resume and (run_dir / ckpt.CHECKPOINT).exists():
+            raise ConfigError(f"{run_dir} already holds a run: resume it with --resume, or choose another --out")
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    splits = task.load_splits(config.seed)
+    if len(splits.train) == 0:
+        raise DataError(f"task '{task.name}' produced an empty training split: nothing to boost on")
+    if len(splits.eval) == 0:
+        raise DataError(f"task '{task.name}' produced an empty held-out split: nothing to measure progress on")
+    model = task.load_model(model_name, device)
+    model.requires_grad_(False)
+    targets = resolve_targets(model, config.targets or list(task.default_targets))
+    allocator = SubspaceAllocator.from_model(
+        model,
+        targets,
+        strategy=config.strategy,
+        r=config.r,
+        max_rounds=config.max_rounds,
+        block_scale=config.block_scale,
+        method=config.svd,
+        cache=None if run_dir is None else run_dir / ckpt.SVD_CACHE,
+        show_progress=config.show_progress,
+    )
+    if run_dir is not None and not resume:
+        ckpt.write_text(run_dir / ckpt.CONFIG, yaml.safe_dump(config.to_dict(), sort_keys=False))
+    run = Run(
+        config=config,
+        task=task,
+        objective=objective,
+        model=model,
+        splits=splits,
+        targets=targets,
+        allocator=allocator,
+        device=device,
+        run_dir=run_dir,
+        report={},
+        ledger=RankLedger(config.strategy, config.r),
+    )
+    if state is not None:
+        restore(run, state)
+    else:
+        task.prepare(model, splits)
+        base = task.evaluate(model, splits.eval)
+        run.report = new_report(config, task, model_name, targets, base)
+        run.best_eval = base.accuracy
+        save(run)
+    run.log(f"{task.name}: {len(splits.train)} train / {len(splits.eval)} held-out examples, {len(targets)} target modules")
+    run.log(format_table(run.report))
+    return run
+
+
+def boosting_round(run: Run) -> None:
+    """One round: failure set, fresh adapter, train, merge, evaluate, record."""
+    config, task, k = run.config, run.task, run.rounds_done
+    if k >= config.max_rounds:
+        return run.stop(f"max_rounds={config.max_rounds} reached")
+    started = time.perf_counter()
+    seed = round_seed(config.seed, k)
+
+    # F_k: what the current model gets wrong, on the whole training split.
+    train_eval = task.evaluate(run.model, run.splits.train)
+    failures = train_eval.failures
+    if not failures:
+        return run.stop("no failures left on the training split")
+    examples = [run.splits.train[i] for i in failures + replay_sample(train_eval, config.replay_fraction, seed)]
+
+    # A fresh adapter on this round's block of singular directions, trained on the failures only.
+    adapter = attach_round_adapter(
+        run.model, run.targets, run.allocator,
+        round_index=k, r=config.r, u=config.u, weight_tying=config.weight_tying, seed=config.seed,
+    )
+    torch.manual_seed(seed)
+    trained = run.objective.train(
+        RoundContext(adapter.model, task, examples, adapter.trainable, k, seed, run.device, config.show_progress)
+    )
+    train_seconds = time.perf_counter() - started
+    step = choose_step_size(run, adapter, seed) if config.step_sizes else 1.0
+
+    # Merge in fp32, check it, and drop the adapter: the model is a plain model again.
+    merge_started = time.perf_counter()
+    merged = merge_round(adapter, run.allocator, config.merge_tolerance, seed)
+    run.model = merged.model
+    run.round_cores.append(merged.cores)
+    run.ledger.add(k, merged.cores)
+    merge_seconds = time.perf_counter() - merge_started
+
+    held_out = task.evaluate(run.model, run.splits.eval)
+    previous = run.report["rounds"][-1]["cumulative_params"] if run.report["rounds"] else 0
+    record = RoundRecord(
+        round=k,
+        n_train=len(run.splits.train),
+        n_failures=len(failures),
+        train_accuracy=train_eval.accuracy,
+        eval_accuracy=held_out.accuracy,
+        trainable_params=adapter.trainable_count,
+        cumulative_params=previous + adapter.trainable_count,
+        effective_rank={name: run.ledger.numerical_rank(name) for name in run.targets},
+        entropy_rank={name: round(run.ledger.entropy_rank(name), 4) for name in run.targets},
+        seconds=round(time.perf_counter() - started, 3),
+        n_trained_on=len(examples),
+        step_size=step,
+        eval_metrics=held_out.metrics,
+        train_metrics={**train_eval.metrics, **trained.metrics},
+        merge_gap=merged.max_relative_gap,
+        seconds_train=round(train_seconds, 3),
+        seconds_merge=round(merge_seconds, 3),
+    ).to_dict()
+    run.report["rounds"].append(record)
+    run.log(table_row(record))
+    if held_out.accuracy > run.best_eval:
+        run.best_eval, run.rounds_since_best = held_out.accuracy, 0
+    else:
+        run.rounds_since_best += 1
+    save(run)
+
+    for reason in pm.hook.boostlora_round_end(run=run, record=record):
+        if reason:
+            run.stop(str(reason))
+    if config.patience is not None and run.rounds_since_best >= config.patience:
+        run.stop(f"held-out accuracy has not improved for {config.patience} round(s)")
+    if run.stopped:
+        save(run)
+
+
+def replay_sample(evaluation: Evaluation, fraction: float, seed: int) -> list[int]:
+    """Indices of correctly answered examples to train on beside the failures (``replay_fraction``)."""
+    if fraction <= 0:
+        return []
+    correct = [i for i, v in enumerate(evaluation.verdicts) if v.correct]
+    count = min(len(correct), round(fraction * len(evaluation.failures)))
+    return sorted(random.Random(seed).sample(correct, count))
+
+
+def choose_step_size(run: Run, adapter, seed: int) -> float:
+    """Gradient boosting's line search: scale the trained v by the candidate that scores best on a train slice.
+
+    Including 0 among ``step_sizes`` means a round that would hurt is never merged. Ties prefer the step
+    closest to 1 (the update as trained).
+    """
+    train = run.splits.train
+    indices = random.Random(seed + 1).sample(range(len(train)), min(run.config.line_search_size, len(train)))
+    probe = [train[i] for i in indices]
+    trained = [p.detach().clone() for p in adapter.trainable]
+    best: tuple[float, float] | None = None
+    for step in run.config.step_sizes:
+        with torch.no_grad():
+            for p, t in zip(adapter.trainable, trained):
+                p.copy_(t * step)
+        accuracy = run.task.evaluate(adapter.model, probe).accuracy
+        if best is None or (accuracy, -abs(step - 1.0)) > (best[1], -abs(best[0] - 1.0)):
+            best = (step, accuracy)
+    with torch.no_grad():
+        for p, t in zip(adapter.trainable, trained):
+            p.copy_(t * best[0])
+    return best[0]
+
+
+def new_report(config: RunConfig, task: Task, model_name: str, targets: list[str], base: Evaluation) -> dict[str, Any]:
+    return {
+        "plugin": config.plugin,
+        "task": task.name,
+        "model": model_name,
+        "strategy": config.strategy,
+        "block_scale": config.block_scale,
+        "r": config.r,
+        "u": config.u,
+        "weight_tying": config.weight_tying,
+        "objective": config.objective or task.default_objective,
+        "seed": config.seed,
+        "targets": targets,
+        "base_eval_accuracy": base.accuracy,
+        "base_eval_metrics": base.metrics,
+        "rounds": [],
+        "stop_reason": None,
+    }
+
+
+def save(run: Run) -> None:
+    """Checkpoint and report, each written atomically; the checkpoint first, so a report never runs ahead."""
+    if run.run_dir is None:
+        return
+    state = {
+        "version": 1,
+        "report": run.report,
+        "cores": run.round_cores,
+        "extra": {k: v.detach().cpu() for k, v in run.task.extra_state(run.model).items()},
+        "best_eval": run.best_eval,
+        "rounds_since_best": run.rounds_since_best,
+    }
+    ckpt.save_checkpoint(run.run_dir, state)
+    ckpt.write_json(run.run_dir / ckpt.REPORT, run.report)
+
+
+def restore(run: Run, state: dict[str, Any]) -> None:
+    """Rebuild the interrupted run: task state, then every merged round replayed in order."""
+    if state.get("version") != 1:
+        raise BoostLoraError(f"{run.run_dir / ckpt.CHECKPOINT} was written by an incompatible boostlora version")
+    extra = state.get("extra") or {}
+    if extra:
+        missing = run.model.load_state_dict(extra, strict=False).unexpected_keys
+        if missing:
+            raise BoostLoraError(f"checkpoint holds task state the model does not have: {', '.join(missing[:3])}")
+    for k, cores in enumerate(state["cores"]):
+        replay_round(run.model, run.allocator, k, cores)
+        run.ledger.add(k, cores)
+    run.round_cores = list(state["cores"])
+    run.report = state["report"]
+    run.best_eval = state["best_eval"]
+    run.rounds_since_best = state["rounds_since_best"]
+    if (run.report.get("stop_reason") or "").startswith("max_rounds") and run.rounds_done < run.config.max_rounds:
+        run.report["stop_reason"] = None
+
+
+def finish_run(run: Run) -> None:
+    """Final report, the merged model in its own format, and the run-end hook."""
+    rounds = run.report["rounds"]
+    run.report["final_eval_accuracy"] = rounds[-1]["eval_accuracy"] if rounds else run.report["base_eval_accuracy"]
+    run.report["total_trainable_params"] = rounds[-1]["cumulative_params"] if rounds else 0
+    if run.run_dir is not None:
+        save(run)
+        if run.config.save_final:
+            final = run.run_dir / ckpt.FINAL
+            staging = run.run_dir / (ckpt.FINAL + ".tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            run.task.save_model(run.model, staging)
+            shutil.rmtree(final, ignore_errors=True)
+            staging.rename(final)
+    run.log(f"stopped: {run.report['stop_reason']}")
+    pm.hook.boostlora_run_end(run=run, report=run.report)

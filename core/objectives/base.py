@@ -1,0 +1,89 @@
+"""The weak-learner interface: how a round's adapter is trained.
+
+The loop attaches a fresh, zero-initialised adapter and hands an objective the model, the examples to learn
+(the failure set, plus any replay) and the parameters it may move. The objective returns when the round's
+budget of steps is spent; it never merges, saves or evaluates, so every objective gets the same protocol.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..task import Task
+
+
+@dataclass
+class RoundContext:
+    """Everything one round of training may use."""
+
+    model: nn.Module
+    task: Task
+    examples: Sequence[Any]
+    trainable: list[nn.Parameter]
+    round: int
+    seed: int
+    device: torch.device
+    show_progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    """What a round of training reports: optimizer steps taken, the loss curve and objective-specific numbers."""
+
+    steps: int
+    losses: list[float] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Objective(ABC):
+    """Base class of a weak-learner trainer. Register subclasses with the ``boostlora_register_objectives`` hook."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    #: Options the objective accepts, with their defaults; anything else is refused.
+    default_options: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(self.default_options))
+        if unknown:
+            known = ", ".join(sorted(self.default_options)) or "none"
+            raise ConfigError(f"objective '{self.name}' has no option(s) {', '.join(unknown)} (known: {known})")
+        self.options: dict[str, Any] = {**self.default_options, **options}
+
+    def check(self, task: Task) -> None:
+        """Refuse, before any training, a task this objective cannot train (raise ``ConfigError``)."""
+
+    @abstractmethod
+    def train(self, ctx: RoundContext) -> TrainResult:
+        """Train ``ctx.trainable`` on ``ctx.examples`` for one round."""
+
+
+def require_capability(objective: str, task: Task, protocol: type, what: str) -> None:
+    """Raise a ConfigError naming the missing capability when ``task`` does not implement ``protocol``."""
+    if not isinstance(task, protocol):
+        raise ConfigError(f"objective '{objective}' needs a task that {what}; task '{task.name}' does not")
+
+
+def warmup_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int, kind: str):
+    """Linear warm-up, then constant or cosine decay: a fresh schedule every round, as the method asks."""
+    import math
+
+    def factor(step: int) -> float:
+        if warmup_steps > 0 and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if kind == "cosine":
+            progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        if kind == "constant":
+            return 1.0
+        raise ConfigError(f"unknown schedule '{kind}' (use 'constant' or 'cosine')")
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

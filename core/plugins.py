@@ -1,0 +1,125 @@
+"""The plugin manager: finds task plugins and objectives, built-in or third-party, in the same way.
+
+Plugins are entry points in the ``boostlora`` group. Boostlora's own (math, code, protein) are entry points of
+the ``boostlora`` distribution; setting ``BOOSTLORA_DISABLE_PLUGIN_AUTOLOAD=1`` loads only those, which is how
+to rule out a misbehaving third-party plugin.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import ConfigError
+from .objectives.base import Objective
+from .task import Task
+
+DISABLE_AUTOLOAD_ENV = "BOOSTLORA_DISABLE_PLUGIN_AUTOLOAD"
+ENTRY_POINT_GROUP = "boostlora"
+BUILTIN_DISTRIBUTION = "boostlora"
+
+
+def _new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("boostlora")
+    manager.add_hookspecs(hookspecs)
+    from .objectives import builtin
+
+    manager.register(builtin, name="boostlora.objectives")
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        builtin_plugin = ep.dist is not None and ep.dist.name == BUILTIN_DISTRIBUTION
+        if os.environ.get(DISABLE_AUTOLOAD_ENV) and not builtin_plugin:
+            continue
+        if manager.get_plugin(ep.name) is not None:
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not take the CLI down with a traceback
+            raise ConfigError(f"plugin '{ep.name}' ({ep.value}) failed to import: {exc}") from exc
+        manager.register(plugin, name=ep.name)
+    return manager
+
+
+pm: pluggy.PluginManager = _new_manager()
+
+
+def register_plugin(plugin: Any, name: str) -> None:
+    """Register a plugin object (a module or instance with hook implementations) under ``name``.
+
+    Entry points are the normal way in; this is for notebooks and tests. Registering a name twice is refused.
+    """
+    if pm.get_plugin(name) is not None:
+        raise ConfigError(f"a plugin named '{name}' is already registered")
+    pm.register(plugin, name=name)
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin registered with ``register_plugin``."""
+    plugin = pm.get_plugin(name)
+    if plugin is not None:
+        pm.unregister(plugin, name=name)
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    tasks: dict[str, type[Task]] = field(default_factory=dict)
+    objectives: dict[str, type[Objective]] = field(default_factory=dict)
+
+
+def collect() -> dict[str, PluginInfo]:
+    """Ask every plugin for its tasks and objectives, remembering which plugin registered what."""
+    plugins: dict[str, PluginInfo] = {}
+
+    def gather(hook_name: str, kind: str, base: type) -> None:
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            info = plugins.setdefault(impl.plugin_name, PluginInfo(impl.plugin_name))
+            found: dict[str, type] = getattr(info, kind)
+
+            def register(cls: type, _found: dict[str, type] = found, _plugin: str = impl.plugin_name) -> None:
+                if not (isinstance(cls, type) and issubclass(cls, base)):
+                    raise ConfigError(f"plugin '{_plugin}' registered {cls!r}, which is not a {base.__name__} subclass")
+                if not getattr(cls, "name", None):
+                    raise ConfigError(f"plugin '{_plugin}' registered {cls.__name__} without a name")
+                if cls.name in _found:
+                    raise ConfigError(f"plugin '{_plugin}' registered two {kind} named '{cls.name}'")
+                _found[cls.name] = cls
+
+            impl.function(register=register)
+
+    gather("boostlora_register_tasks", "tasks", Task)
+    gather("boostlora_register_objectives", "objectives", Objective)
+    return plugins
+
+
+def find_task(plugin: str, task: str | None = None) -> type[Task]:
+    """The task class a run asks for, or a ConfigError that lists what exists."""
+    plugins = {name: info for name, info in collect().items() if info.tasks}
+    if plugin not in plugins:
+        known = ", ".join(sorted(plugins)) or "none installed"
+        raise ConfigError(f"unknown plugin '{plugin}' (available: {known})")
+    tasks = plugins[plugin].tasks
+    if task is None:
+        if len(tasks) > 1:
+            raise ConfigError(f"plugin '{plugin}' has several tasks ({', '.join(sorted(tasks))}): choose one with --task")
+        return next(iter(tasks.values()))
+    if task not in tasks:
+        raise ConfigError(f"plugin '{plugin}' has no task '{task}' (available: {', '.join(sorted(tasks))})")
+    return tasks[task]
+
+
+def find_objective(name: str) -> type[Objective]:
+    """The objective class named ``name``, from whichever plugin registered it."""
+    objectives: dict[str, type[Objective]] = {}
+    for info in collect().values():
+        for obj_name, cls in info.objectives.items():
+            if obj_name in objectives and objectives[obj_name] is not cls:
+                raise ConfigError(f"two plugins register an objective named '{obj_name}'")
+            objectives[obj_name] = cls
+    if name not in objectives:
+        raise ConfigError(f"unknown objective '{name}' (available: {', '.join(sorted(objectives)) or 'none'})")
+    return objectives[name]

@@ -1,0 +1,99 @@
+"""What a run tells the world: per-round records, report.json, the per-round table and plots."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import REPORT
+from .errors import BoostLoraError
+
+
+@dataclass
+class RoundRecord:
+    """One merged round, as written to ``report.json``."""
+
+    round: int
+    n_train: int
+    n_failures: int
+    train_accuracy: float  # on the whole train split, before the round
+    eval_accuracy: float  # on the held-out split, after the merge
+    trainable_params: int
+    cumulative_params: int
+    effective_rank: dict[str, int]  # numerical rank of W - W0 per target module
+    entropy_rank: dict[str, float]  # Roy-Vetterli effective rank per target module
+    seconds: float
+    n_trained_on: int = 0  # failures plus replayed examples
+    step_size: float = 1.0
+    eval_metrics: dict[str, float] = field(default_factory=dict)
+    train_metrics: dict[str, float] = field(default_factory=dict)
+    merge_gap: float = 0.0
+    seconds_train: float = 0.0
+    seconds_merge: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rank_summary(ranks: dict[str, int]) -> str:
+    """``min-max`` of a per-module rank map, for one table cell."""
+    if not ranks:
+        return "-"
+    lo, hi = min(ranks.values()), max(ranks.values())
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+TABLE_HEADER = f"{'round':>5} {'failures':>9} {'train acc':>9} {'eval acc':>8} {'step':>5} {'params':>7} {'rank':>6} {'secs':>7}"
+
+
+def table_row(record: dict[str, Any]) -> str:
+    return (
+        f"{record['round']:>5} {record['n_failures']:>9} {record['train_accuracy']:>9.3f} "
+        f"{record['eval_accuracy']:>8.3f} {record.get('step_size', 1.0):>5.2g} {record['trainable_params']:>7} "
+        f"{rank_summary(record['effective_rank']):>6} {record['seconds']:>7.1f}"
+    )
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The per-round table of a report, with the base model as round '-'."""
+    lines = [TABLE_HEADER, f"{'base':>5} {'':>9} {'':>9} {report['base_eval_accuracy']:>8.3f}"]
+    lines += [table_row(record) for record in report.get("rounds", [])]
+    if report.get("stop_reason"):
+        lines.append(f"stopped: {report['stop_reason']}")
+    return "\n".join(lines)
+
+
+def read_report(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / REPORT
+    if not path.exists():
+        raise BoostLoraError(f"{run_dir} has no {REPORT}: is it a boostlora run directory?")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BoostLoraError(f"{path} is not valid JSON ({exc.msg})") from exc
+
+
+def plot_report(report: dict[str, Any], path: Path) -> Path | None:
+    """Held-out accuracy and effective rank per round, as one PNG; None when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    rounds = report.get("rounds", [])
+    xs = [0] + [rec["round"] + 1 for rec in rounds]
+    accuracy = [report["base_eval_accuracy"]] + [rec["eval_accuracy"] for rec in rounds]
+    rank = [0] + [max(rec["effective_rank"].values(), default=0) for rec in rounds]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(xs, accuracy, marker="o")
+    left.set(xlabel="rounds merged", ylabel="held-out accuracy", title=f"{report['task']} ({report['strategy']})")
+    right.plot(xs, rank, marker="o", color="tab:orange")
+    right.set(xlabel="rounds merged", ylabel="rank of W - W0 (max over modules)", title="effective rank")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,183 @@
+"""The task contract: what a plugin hands the boosting loop.
+
+A task owns everything domain-specific (model loading, data, how a model answers, how an answer is judged);
+the loop owns everything that is the method (failure sets, subspaces, merges). Keeping the line there lets
+one loop serve decoders trained with RL, encoders trained with cross-entropy, and tasks nobody has written yet.
+
+Objectives need more from a task than the loop does. Rather than one wide base class, the optional
+capabilities are small protocols (``SupervisedTask``, ``GenerativeTask``, ``ReferenceTask``); an objective
+checks for the one it needs and names what is missing when a task lacks it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The oracle's judgement of one prediction.
+
+    ``score`` lets a task grade partially (fraction of unit tests passed, say) for objectives that can use a
+    graded reward; the failure set is always decided by ``correct``. ``detail`` says why, for reports.
+    """
+
+    correct: bool
+    detail: str = ""
+    score: float | None = None
+
+    @property
+    def reward(self) -> float:
+        return float(self.correct) if self.score is None else float(self.score)
+
+
+@dataclass
+class Splits:
+    """Examples a task trains and evaluates on. Examples are whatever the task likes; the loop only indexes them."""
+
+    train: Sequence[Any]
+    eval: Sequence[Any]
+
+
+@dataclass
+class Evaluation:
+    """What one pass of a model over examples produced: predictions, verdicts and the task's metrics."""
+
+    predictions: list[Any]
+    verdicts: list[Verdict]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        return sum(v.correct for v in self.verdicts) / max(len(self.verdicts), 1)
+
+    @property
+    def failures(self) -> list[int]:
+        return [i for i, v in enumerate(self.verdicts) if not v.correct]
+
+
+class Task(ABC):
+    """Base class of a boosting task. Subclass it in a plugin and hand the class to ``register``.
+
+    ``options`` are the run's ``task_options`` mapping; a task validates them in ``__init__`` and raises
+    ``ConfigError`` for anything it does not know, so a typo never silently falls back to a default.
+    """
+
+    #: Name used on the command line (``--task``) and in reports.
+    name: ClassVar[str]
+    #: One line for ``boostlora plugins``.
+    description: ClassVar[str] = ""
+    #: Model loaded when the run names none (hub name or local path).
+    default_model: ClassVar[str | None] = None
+    #: Module-name suffixes the round adapter attaches to when the run names none.
+    default_targets: ClassVar[tuple[str, ...]] = ()
+    #: Objective used when the run names none.
+    default_objective: ClassVar[str] = "cross_entropy"
+    #: Options the task accepts, with their defaults; anything else is refused.
+    default_options: ClassVar[Mapping[str, Any]] = {}
+    #: Named run settings (``--preset NAME``): mappings of RunConfig fields such as ``r``, ``objective_options``
+    #: or ``task_options``. A preset called ``default`` applies when the run names none.
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(self.default_options))
+        if unknown:
+            known = ", ".join(sorted(self.default_options)) or "none"
+            raise ConfigError(f"task '{self.name}' has no option(s) {', '.join(unknown)} (known: {known})")
+        self.options: dict[str, Any] = {**self.default_options, **options}
+
+    @abstractmethod
+    def load_model(self, model: str, device: torch.device) -> nn.Module:
+        """Load the model to boost from a hub name or a local path; raise ``ConfigError`` when it cannot."""
+
+    @abstractmethod
+    def load_splits(self, seed: int) -> Splits:
+        """Return the train and held-out examples. Must be deterministic for a given seed."""
+
+    @abstractmethod
+    def predict(self, model: nn.Module, examples: Sequence[Any]) -> list[Any]:
+        """The model's answers to ``examples``, in order. Called on the whole train split every round."""
+
+    @abstractmethod
+    def oracle(self, example: Any, prediction: Any) -> Verdict:
+        """Judge one prediction. A pure function of its arguments; never raises on bad predictions."""
+
+    def metrics(self, examples: Sequence[Any], predictions: Sequence[Any], verdicts: Sequence[Verdict]) -> dict[str, float]:
+        """Extra held-out metrics beside accuracy (AUROC, pass@k, strict vs flexible match...)."""
+        return {}
+
+    def prepare(self, model: nn.Module, splits: Splits) -> None:
+        """Once, before the base evaluation: fit anything the rounds build on (a linear probe, say)."""
+
+    def extra_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """Tensors outside the target modules that the task changes (a fitted head), for checkpoints."""
+        return {}
+
+    def save_model(self, model: nn.Module, path: Path) -> None:
+        """Write the final merged model in the model's own format."""
+        path.mkdir(parents=True, exist_ok=True)
+        save_pretrained = getattr(model, "save_pretrained", None)
+        if callable(save_pretrained):
+            save_pretrained(path)
+            tokenizer = getattr(self, "tokenizer", None)
+            if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
+                tokenizer.save_pretrained(path)
+        else:
+            from safetensors.torch import save_file
+
+            save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path / "model.safetensors"))
+
+    def evaluate(self, model: nn.Module, examples: Sequence[Any]) -> Evaluation:
+        """Predict, judge and measure: the one pass the loop makes over a split."""
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                predictions = self.predict(model, examples)
+        finally:
+            model.train(was_training)
+        verdicts = [self.oracle(ex, p) for ex, p in zip(examples, predictions)]
+        return Evaluation(predictions, verdicts, self.metrics(examples, predictions, verdicts))
+
+
+@runtime_checkable
+class SupervisedTask(Protocol):
+    """A task that can score a batch with a differentiable loss (cross-entropy for classification)."""
+
+    def loss(self, model: nn.Module, examples: Sequence[Any]) -> torch.Tensor:
+        """Mean loss of ``model`` on ``examples``; gradients flow to whatever is trainable."""
+        ...
+
+
+@runtime_checkable
+class GenerativeTask(Protocol):
+    """A task whose model writes text, so it can be trained by sampling and rewarding (GRPO)."""
+
+    tokenizer: Any
+
+    def prompt(self, example: Any) -> str | list[dict[str, str]]:
+        """The prompt as plain text or as chat messages (the tokenizer's chat template is applied to these)."""
+        ...
+
+    def reward(self, example: Any, completion: str) -> float:
+        """Reward of one sampled completion, usually ``oracle(example, completion).reward``."""
+        ...
+
+
+@runtime_checkable
+class ReferenceTask(GenerativeTask, Protocol):
+    """A generative task with reference solutions, so it can be trained by imitation (SFT)."""
+
+    def reference(self, example: Any) -> str:
+        """The reference completion for ``example``."""
+        ...

@@ -1,0 +1,18 @@
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def toy_plugin():
+    """The test-only toy plugin, registered through the public API (as a notebook or a test would)."""
+    from boostlora.plugins import register_plugin, unregister_plugin
+
+    from . import toy_plugin as module
+
+    register_plugin(module, name="toy")
+    yield module
+    unregister_plugin("toy")

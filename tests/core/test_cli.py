@@ -1,0 +1,130 @@
+"""The command line: runs, reports, plugin listing, and one-line errors that leave good runs untouched."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from boostlora.cli import main
+
+FAST = ["task=toy", "u=4", "weight_tying=0.0", "targets=[out]", "show_progress=false", "objective_options.steps=20"]
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("boostlora: error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def good_run(toy_plugin, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli(capsys, "run", "--plugin", "toy", "--out", str(out), "max_rounds=2", *FAST)
+    assert code == 0
+    return out
+
+
+def test_run_writes_the_run_directory(good_run):
+    assert {p.name for p in good_run.iterdir()} >= {"config.yaml", "report.json", "checkpoint.pt", "svd.safetensors", "final"}
+    report = json.loads((good_run / "report.json").read_text())
+    assert len(report["rounds"]) == 2 and report["stop_reason"] == "max_rounds=2 reached"
+    assert (good_run / "final" / "model.safetensors").exists()
+
+
+def test_report_prints_the_table_and_plots(good_run, capsys):
+    code, out, _ = run_cli(capsys, "report", str(good_run))
+    assert code == 0
+    assert "eval acc" in out and "stopped: max_rounds=2 reached" in out
+    assert (good_run / "rounds.png").stat().st_size > 1000
+
+
+def test_preset_and_config_file_layer_under_overrides(toy_plugin, tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("plugin: toy\ntask: toy\nmax_rounds: 4\nu: 4\nweight_tying: 0.0\ntargets: [out]\nshow_progress: false\n")
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "run", "--config", str(config), "--out", str(out), "max_rounds=1", "objective_options.steps=5")
+    assert code == 0, err
+    saved = (out / "config.yaml").read_text()
+    assert "max_rounds: 1" in saved and "steps: 5" in saved
+
+
+@pytest.mark.parametrize(
+    "argv,needles",
+    [
+        (["--plugin", "nope"], ["unknown plugin 'nope'", "toy"]),
+        (["--plugin", "toy", "targets=[nothing_here]"], ["'nothing_here' matches nothing"]),
+        (["--plugin", "toy", "max_rounds=5"], ["exceeds the rank", "out 8x16", "max_rounds <= 4"]),
+        (["--plugin", "toy", "max_rounds=many"], ["max_rounds must be an integer", "'many'"]),
+        (["--plugin", "toy", "rounds=3"], ["unknown setting 'rounds'"]),
+        (["--plugin", "toy", "--task", "empty"], ["empty training split"]),
+        (["--plugin", "toy", "--preset", "nope"], ["no preset 'nope'", "default, long"]),
+        (["--plugin", "toy", "objective=adam"], ["unknown objective 'adam'", "cross_entropy"]),
+        (["--plugin", "toy", "objective_options.lrr=1"], ["objective 'cross_entropy' has no option(s) lrr"]),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(toy_plugin, tmp_path, capsys, argv, needles):
+    out = tmp_path / "run"
+    args = ["run", *argv, "--out", str(out)]
+    if "--task" not in argv:
+        args.append("task=toy")
+    code, _, err = run_cli(capsys, *args)
+    assert_one_line_error(code, err, *needles)
+    assert not out.exists()
+
+
+def test_a_good_run_directory_is_never_overwritten(good_run, capsys):
+    before = {p.name: p.read_bytes() for p in good_run.iterdir() if p.is_file()}
+    for argv in (["max_rounds=1"], ["targets=[nothing_here]"]):
+        code, _, err = run_cli(capsys, "run", "--plugin", "toy", "task=toy", "--out", str(good_run), *argv)
+        assert_one_line_error(code, err, "already holds a run", "--resume")
+    assert {p.name: p.read_bytes() for p in good_run.iterdir() if p.is_file()} == before
+
+
+def test_malformed_and_missing_config_fields(toy_plugin, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("plugin: toy\ntask: toy\nr: [1, 2\n")
+    code, _, err = run_cli(capsys, "run", "--config", str(bad), "--out", str(tmp_path / "a"))
+    assert_one_line_error(code, err, "not valid YAML")
+    bad.write_text("plugin: toy\ntask: toy\nr:\n")
+    code, _, err = run_cli(capsys, "run", "--config", str(bad), "--out", str(tmp_path / "b"))
+    assert_one_line_error(code, err, "r cannot be empty")
+    code, _, err = run_cli(capsys, "run", "--config", str(tmp_path / "missing.yaml"))
+    assert_one_line_error(code, err, "does not exist")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_resume_refuses_changed_settings_and_unknown_directories(good_run, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "run", "--resume", str(good_run), "max_rounds=9")
+    assert_one_line_error(code, err, "drop max_rounds=9")
+    code, _, err = run_cli(capsys, "run", "--resume", str(tmp_path / "nothing"))
+    assert_one_line_error(code, err, "nothing to resume")
+
+
+def test_plugins_lists_builtin_plugins_and_objectives(toy_plugin, capsys):
+    code, out, _ = run_cli(capsys, "plugins")
+    assert code == 0
+    assert "task toy" in out and "objective cross_entropy" in out
+    for builtin in ("math", "code", "protein"):
+        assert builtin in out
+
+
+def test_console_script_reports_unknown_plugin_without_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "boostlora.cli", "run", "--plugin", "definitely-not-a-plugin"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "unknown plugin 'definitely-not-a-plugin'" in proc.stderr

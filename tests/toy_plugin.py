@@ -1,0 +1,96 @@
+"""A toy classification plugin, written against the public API exactly as a third party would.
+
+The model is a frozen random two-layer linear classifier. The labels come from a teacher whose output layer
+is the student's plus a perturbation spread over the top ``teacher_rank`` singular directions of the student's
+original output weight. A rank-r round can fix only r of those directions, so one round cannot solve the task
+under ``rotate``, several can, and ``top`` (always the first r directions) plateaus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from boostlora import ConfigError, Splits, Task, Verdict, hookimpl
+
+DIM, HIDDEN, CLASSES = 16, 16, 8
+
+
+class ToyNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(DIM, HIDDEN)
+        self.out = nn.Linear(HIDDEN, CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.hidden(x))
+
+
+def build_student(seed: int) -> ToyNet:
+    torch.manual_seed(seed)
+    return ToyNet()
+
+
+class ToyTask(Task):
+    name = "toy"
+    description = "teacher-student linear classification (test plugin)"
+    default_model = "toy-net"
+    default_targets = ("hidden", "out")
+    default_objective = "cross_entropy"
+    default_options = {"n_train": 512, "n_eval": 256, "teacher_rank": 6, "strength": 2.5, "model_seed": 0}
+    presets = {"default": {"max_rounds": 3}, "long": {"max_rounds": 5}}
+
+    def load_model(self, model: str, device: torch.device) -> nn.Module:
+        if model != "toy-net":
+            raise ConfigError(f"toy task only knows model 'toy-net', not '{model}'")
+        return build_student(self.options["model_seed"]).to(device)
+
+    def teacher_weight(self) -> torch.Tensor:
+        student = build_student(self.options["model_seed"])
+        W = student.out.weight.detach()
+        U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+        k = self.options["teacher_rank"]
+        g = torch.Generator().manual_seed(1234)
+        core = torch.block_diag(*[torch.randn(2, 2, generator=g) for _ in range(k // 2)])
+        return W + self.options["strength"] * S[0] * U[:, :k] @ core @ Vh[:k]
+
+    def load_splits(self, seed: int) -> Splits:
+        g = torch.Generator().manual_seed(seed)
+        n_train, n_eval = self.options["n_train"], self.options["n_eval"]
+        x = torch.randn(n_train + n_eval, DIM, generator=g)
+        student = build_student(self.options["model_seed"])
+        with torch.no_grad():
+            h = student.hidden(x)
+            labels = (h @ self.teacher_weight().T + student.out.bias).argmax(-1)
+        examples = [(x[i], int(labels[i])) for i in range(len(x))]
+        return Splits(train=examples[:n_train], eval=examples[n_train:])
+
+    def predict(self, model: nn.Module, examples: Sequence) -> list[int]:
+        x = torch.stack([ex[0] for ex in examples])
+        return model(x).argmax(-1).tolist()
+
+    def oracle(self, example, prediction) -> Verdict:
+        return Verdict(prediction == example[1])
+
+    def loss(self, model: nn.Module, examples: Sequence) -> torch.Tensor:
+        x = torch.stack([ex[0] for ex in examples])
+        y = torch.tensor([ex[1] for ex in examples])
+        return F.cross_entropy(model(x), y)
+
+
+class EmptyTask(ToyTask):
+    name = "empty"
+    description = "a task whose training split is empty (bad-input test)"
+
+    def load_splits(self, seed: int) -> Splits:
+        splits = super().load_splits(seed)
+        return Splits(train=[], eval=splits.eval)
+
+
+@hookimpl
+def boostlora_register_tasks(register) -> None:
+    register(ToyTask)
+    register(EmptyTask)
