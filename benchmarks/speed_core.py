@@ -93,9 +93,11 @@ def latency(model, tokenizer, targets, allocator, repeats: int) -> dict[str, flo
     base.eval()
     forward(merged), forward(base)
     merged_times, base_times = [], []
-    for _ in range(repeats):  # interleaved, so drift on a shared machine hits both alike
-        merged_times.append(forward(merged))
-        base_times.append(forward(base))
+    for i in range(repeats):  # interleaved in ABBA order, so drift on a shared machine hits both alike
+        first, second = (merged, base) if i % 2 == 0 else (base, merged)
+        a, b = forward(first), forward(second)
+        merged_times.append(a if first is merged else b)
+        base_times.append(b if first is merged else a)
     med = statistics.median
     return {
         "base_ms": 1e3 * med(base_times),
@@ -110,9 +112,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8, help="max_rounds of the run whose SVD is measured (r=2)")
     parser.add_argument("--steps", type=int, default=10, help="training steps standing in for a round")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is steadiest on a shared machine)")
     parser.add_argument("--json", help="also write the numbers here")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model, tokenizer = load_causal_lm(OFFLINE_DEFAULT, torch.device("cpu"))
     targets = resolve_targets(model, TARGETS)

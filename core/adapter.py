@@ -7,12 +7,18 @@ weight it wraps, which after one merge is no longer the original weight. So afte
 frozen ``tinylora_A``/``tinylora_B`` buffers with the allocator's block for this round, in fp32. (peft also
 splits sqrt(S) between A and B; we put S in B, as the paper writes U S R V^T: the two differ unless R is
 diagonal.)
+
+peft computes a full SVD of every wrapped weight at injection, only for us to overwrite it: on SmolLM2-135M
+that was 28 s of every round (benchmarks/speed_core.py). So injection runs with peft's ``_init_svd`` swapped
+for one that allocates correctly shaped placeholders. If a peft release renames that method, the swap is
+skipped and the round is still exact, just slower.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -59,6 +65,29 @@ def resolve_targets(model: nn.Module, patterns: Sequence[str]) -> list[str]:
     return sorted(set(names), key=list(dict(model.named_modules())).index)
 
 
+def _placeholder_basis(layer: TinyLoraLayer, adapter_name: str, r: int, fan_in_fan_out: bool) -> None:
+    """Stand-in for peft's ``_init_svd``: buffers of the right shape, filled by ``attach_round_adapter``."""
+    weight = layer.get_base_layer().weight
+    out_features, in_features = weight.shape[::-1] if fan_in_fan_out else weight.shape
+    rank = min(r, out_features, in_features)
+    layer.tinylora_A[adapter_name] = torch.zeros(rank, in_features, device=weight.device)
+    layer.tinylora_B[adapter_name] = torch.zeros(out_features, rank, device=weight.device)
+    layer.r[adapter_name] = rank
+
+
+@contextmanager
+def _without_peft_svd() -> Iterator[None]:
+    original = getattr(TinyLoraLayer, "_init_svd", None)
+    if original is None:
+        yield
+        return
+    TinyLoraLayer._init_svd = _placeholder_basis
+    try:
+        yield
+    finally:
+        TinyLoraLayer._init_svd = original
+
+
 @dataclass
 class RoundAdapter:
     """A model with this round's adapter attached, and the handles the loop needs."""
@@ -98,7 +127,8 @@ def attach_round_adapter(
         projection_seed=seed + PROJECTION_SEED_STRIDE * round_index,
         init_weights=True,
     )
-    peft_model = get_peft_model(model, config, adapter_name=ADAPTER_NAME)
+    with _without_peft_svd():
+        peft_model = get_peft_model(model, config, adapter_name=ADAPTER_NAME)
     base = peft_model.get_base_model()
     layers: dict[str, TinyLoraLayer] = {}
     for name in targets:

@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("plugins", help="list installed plugins, their tasks and objectives")
 
+    export = commands.add_parser("export", help="write a run's cumulative update as a peft LoRA adapter")
+    export.add_argument("run_dir", type=Path)
+    export.add_argument("--as", dest="format", choices=["lora"], default="lora", help="export format")
+    export.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/lora)")
+
     report = commands.add_parser("report", help="print a run's per-round table and write its plot")
     report.add_argument("run_dir", type=Path)
     report.add_argument("--json", action="store_true", help="print report.json instead of the table")
@@ -129,6 +134,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_lora
+
+    out = export_lora(args.run_dir, args.out or args.run_dir / "lora")
+    print(f"LoRA adapter written to {out} (load with peft.PeftModel.from_pretrained(base_model, '{out}'))")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -138,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    handlers = {"run": cmd_run, "plugins": cmd_plugins, "report": cmd_report}
+    handlers = {"run": cmd_run, "plugins": cmd_plugins, "report": cmd_report, "export": cmd_export}
     try:
         return handlers[args.command](args)
     except BoostLoraError as exc:

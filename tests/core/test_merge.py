@@ -153,3 +153,20 @@ def test_targets_that_match_nothing_or_are_not_linear_are_refused():
         resolve_targets(model, ["qproj"])
     with pytest.raises(ConfigError, match="only nn.Linear"):
         resolve_targets(model, ["embed_tokens"])
+
+
+def test_attaching_a_round_runs_no_svd(monkeypatch):
+    """The allocator's one-time SVD is the only one: injection must not recompute peft's own."""
+    model = tiny_llama()
+    targets = resolve_targets(model, TARGETS)
+    alloc = SubspaceAllocator.from_model(model, targets, strategy="rotate", r=R, max_rounds=2, block_scale="raw")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an SVD ran while attaching a round")
+
+    monkeypatch.setattr(torch.linalg, "svd", refuse)
+    monkeypatch.setattr(torch, "svd_lowrank", refuse)
+    adapter = attach_round_adapter(model, targets, alloc, round_index=1, r=R, u=2, weight_tying=0.0, seed=0)
+    B, A = alloc.block(targets[0], 1)
+    assert torch.equal(adapter.layers[targets[0]].tinylora_B["boost_round"], B)
+    assert torch.equal(adapter.layers[targets[0]].tinylora_A["boost_round"], A)
