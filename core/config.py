@@ -53,6 +53,13 @@ class RunConfig:
     patience: int | None = field(
         default=None, metadata={"help": "stop when held-out accuracy has not improved for this many rounds"}
     )
+    train_on: Literal["failures", "all"] = field(
+        default="failures",
+        metadata={
+            "help": "failures: a round trains on what the model gets wrong (BoostLoRA); all: on the whole train "
+            "split (with max_rounds=1 and strategy=top this is single-shot TinyLoRA, the paper's baseline)"
+        },
+    )
     replay_fraction: float = field(
         default=0.0,
         metadata={"help": "add this fraction (of the failure-set size) of correctly answered examples to a round"},

@@ -187,7 +187,10 @@ def boosting_round(run: Run) -> None:
     failures = train_eval.failures
     if not failures:
         return run.stop("no failures left on the training split")
-    examples = [run.splits.train[i] for i in failures + replay_sample(train_eval, config.replay_fraction, seed)]
+    if config.train_on == "all":
+        examples = list(run.splits.train)
+    else:
+        examples = [run.splits.train[i] for i in failures + replay_sample(train_eval, config.replay_fraction, seed)]
 
     # A fresh adapter on this round's block of singular directions, trained on the failures only.
     adapter = attach_round_adapter(

@@ -134,3 +134,9 @@ def test_run_stops_when_nothing_is_left_to_fix(toy_plugin):
     assert report["base_eval_accuracy"] == 1.0
     assert report["rounds"] == []
     assert report["stop_reason"] == "no failures left on the training split"
+
+
+def test_single_shot_baseline_trains_on_the_whole_split(toy_plugin):
+    report = boost(settings(train_on="all", max_rounds=1, strategy="top"))
+    record = report["rounds"][0]
+    assert record["n_trained_on"] == record["n_train"] == 512 > record["n_failures"]
