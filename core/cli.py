@@ -39,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("plugins", help="list installed plugins, their tasks and objectives")
 
+    bench = commands.add_parser("bench", help="every task under every method, side by side (see boostlora.bench)")
+    bench.add_argument("--suite", default="cpu", help="cpu (offline, CPU-sized) or paper (GPU and hub)")
+    bench.add_argument("--out", type=Path, default=Path("runs/bench"), help="where JSON, tables and plots go")
+    bench.add_argument("--plugins", nargs="+", help="only these plugins")
+    bench.add_argument("--methods", nargs="+", help="only these methods (boost-rotate always runs)")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--results", type=Path, help="also write the Markdown table here (benchmarks/RESULTS.md)")
+    bench.add_argument("--dry-run", action="store_true", help="resolve every setting of every run, train nothing")
+
     export = commands.add_parser("export", help="write a run's cumulative update as a peft LoRA adapter")
     export.add_argument("run_dir", type=Path)
     export.add_argument("--as", dest="format", choices=["lora"], default="lora", help="export format")
@@ -134,6 +143,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench import METHODS, run_suite
+
+    methods = tuple(args.methods) if args.methods else METHODS
+    results = run_suite(
+        args.suite, args.out, plugins=args.plugins, methods=methods, seed=args.seed, dry_run=args.dry_run,
+        results_file=args.results, command="boostlora " + " ".join(sys.argv[1:]),
+    )
+    if args.dry_run:
+        print(json.dumps(results, indent=2, default=str))
+    else:
+        print((args.out / f"RESULTS-{args.suite}.md").read_text())
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_lora
 
@@ -151,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    handlers = {"run": cmd_run, "plugins": cmd_plugins, "report": cmd_report, "export": cmd_export}
+    handlers = {"run": cmd_run, "plugins": cmd_plugins, "report": cmd_report, "export": cmd_export, "bench": cmd_bench}
     try:
         return handlers[args.command](args)
     except BoostLoraError as exc:

@@ -84,6 +84,7 @@ class ToyTask(Task):
 class EmptyTask(ToyTask):
     name = "empty"
     description = "a task whose training split is empty (bad-input test)"
+    presets = {}
 
     def load_splits(self, seed: int) -> Splits:
         splits = super().load_splits(seed)
