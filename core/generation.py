@@ -96,7 +96,7 @@ def generate(
             batch = tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(device)
             prompt_len = batch["input_ids"].shape[1]
             criteria = StoppingCriteriaList([_StopOnStrings(tokenizer, stop, prompt_len)]) if stop else None
-            with torch.inference_mode():
+            with torch.no_grad():  # not inference_mode: its tensors would poison autograd if anything cached them
                 out = model.generate(
                     **batch,
                     max_new_tokens=max_new_tokens,

@@ -17,6 +17,7 @@ import random
 import shutil
 import time
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,15 @@ import yaml
 from torch import nn
 
 from . import checkpoint as ckpt
-from .adapter import attach_round_adapter, resolve_targets
+from . import distributed
+from .adapter import RoundAdapter, attach_round_adapter, resolve_targets
 from .config import RunConfig, build_config, load_yaml
 from .errors import BoostLoraError, ConfigError, DataError
 from .merge import RankLedger, merge_round, replay_round
 from .objectives.base import Objective, RoundContext
 from .plugins import find_objective, find_task, pm
 from .report import RoundRecord, format_table, table_row
-from .subspace import SubspaceAllocator
+from .subspace import SubspaceAllocator, check_capacity
 from .task import Evaluation, Splits, Task
 
 
@@ -68,8 +70,22 @@ class Run:
         return bool(self.report.get("stop_reason"))
 
     def log(self, line: str) -> None:
-        if self.config.show_progress:
+        if self.config.show_progress and distributed.is_main():
             print(line, flush=True)
+
+
+def evaluate(task: Task, model: nn.Module, examples: Sequence[Any]) -> Evaluation:
+    """Judge ``examples``; across processes each rank judges a shard and every rank gets all verdicts."""
+    if distributed.world_size() == 1:
+        return task.evaluate(model, examples)
+    mine = distributed.shard(examples)
+    local = task.judge(model, [examples[i] for i in mine])
+    predictions: list[Any] = [None] * len(examples)
+    verdicts: list[Any] = [None] * len(examples)
+    for indices, (preds, verds) in distributed.all_gather((mine, local)):
+        for i, p, v in zip(indices, preds, verds):
+            predictions[i], verdicts[i] = p, v
+    return Evaluation(predictions, verdicts, task.metrics(examples, predictions, verdicts))
 
 
 def round_seed(seed: int, round_index: int) -> int:
@@ -91,8 +107,10 @@ def resolve_device(name: str) -> torch.device:
 
 def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) BoostLoRA as ``config`` describes; return the report that is also written to ``run_dir``."""
+    distributed.init_from_env()
     run = start_run(config, run_dir, resume=resume)
-    pm.hook.boostlora_run_start(run=run)
+    if distributed.is_main():
+        pm.hook.boostlora_run_start(run=run)
     try:
         while not run.stopped:
             boosting_round(run)
@@ -125,6 +143,7 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
         state = ckpt.load_checkpoint(run_dir) if resume else None
         if not resume and (run_dir / ckpt.CHECKPOINT).exists():
             raise ConfigError(f"{run_dir} already holds a run: resume it with --resume, or choose another --out")
+        distributed.barrier()  # every rank has looked before rank 0 writes anything
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     splits = task.load_splits(config.seed)
@@ -135,18 +154,8 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
     model = task.load_model(model_name, device)
     model.requires_grad_(False)
     targets = resolve_targets(model, config.targets or list(task.default_targets))
-    allocator = SubspaceAllocator.from_model(
-        model,
-        targets,
-        strategy=config.strategy,
-        r=config.r,
-        max_rounds=config.max_rounds,
-        block_scale=config.block_scale,
-        method=config.svd,
-        cache=None if run_dir is None else run_dir / ckpt.SVD_CACHE,
-        show_progress=config.show_progress,
-    )
-    if run_dir is not None and not resume:
+    allocator = build_allocator(model, targets, config, run_dir)
+    if run_dir is not None and not resume and distributed.is_main():
         ckpt.write_text(run_dir / ckpt.CONFIG, yaml.safe_dump(config.to_dict(), sort_keys=False))
     run = Run(
         config=config,
@@ -165,13 +174,33 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
         restore(run, state)
     else:
         task.prepare(model, splits)
-        base = task.evaluate(model, splits.eval)
+        base = evaluate(task, model, splits.eval)
         run.report = new_report(config, task, model_name, targets, base)
         run.best_eval = base.accuracy
         save(run)
     run.log(f"{task.name}: {len(splits.train)} train / {len(splits.eval)} held-out examples, {len(targets)} target modules")
     run.log(format_table(run.report))
     return run
+
+
+def build_allocator(model: nn.Module, targets: list[str], config: RunConfig, run_dir: Path | None) -> SubspaceAllocator:
+    """The one-time SVD; across processes rank 0 computes it and every rank gets rank 0's exact bases."""
+    shapes = {name: tuple(model.get_submodule(name).weight.shape) for name in targets}
+    check_capacity(shapes, config.strategy, config.r, config.max_rounds)  # on every rank: fail together
+    bases = None
+    if distributed.is_main():
+        bases = SubspaceAllocator.from_model(
+            model,
+            targets,
+            strategy=config.strategy,
+            r=config.r,
+            max_rounds=config.max_rounds,
+            block_scale=config.block_scale,
+            method=config.svd,
+            cache=None if run_dir is None else run_dir / ckpt.SVD_CACHE,
+            show_progress=config.show_progress,
+        ).bases
+    return SubspaceAllocator(distributed.broadcast(bases), config.strategy, config.r, config.block_scale)
 
 
 def boosting_round(run: Run) -> None:
@@ -183,7 +212,7 @@ def boosting_round(run: Run) -> None:
     seed = round_seed(config.seed, k)
 
     # F_k: what the current model gets wrong, on the whole training split.
-    train_eval = task.evaluate(run.model, run.splits.train)
+    train_eval = evaluate(task, run.model, run.splits.train)
     failures = train_eval.failures
     if not failures:
         return run.stop("no failures left on the training split")
@@ -208,11 +237,12 @@ def boosting_round(run: Run) -> None:
     merge_started = time.perf_counter()
     merged = merge_round(adapter, run.allocator, config.merge_tolerance, seed)
     run.model = merged.model
+    digest = distributed.check_lockstep(run.model, run.targets, k)
     run.round_cores.append(merged.cores)
     run.ledger.add(k, merged.cores)
     merge_seconds = time.perf_counter() - merge_started
 
-    held_out = task.evaluate(run.model, run.splits.eval)
+    held_out = evaluate(task, run.model, run.splits.eval)
     previous = run.report["rounds"][-1]["cumulative_params"] if run.report["rounds"] else 0
     record = RoundRecord(
         round=k,
@@ -233,6 +263,8 @@ def boosting_round(run: Run) -> None:
         seconds_train=round(train_seconds, 3),
         seconds_merge=round(merge_seconds, 3),
     ).to_dict()
+    if digest is not None:
+        record["weights_sha256"] = digest
     run.report["rounds"].append(record)
     run.log(table_row(record))
     if held_out.accuracy > run.best_eval:
@@ -241,11 +273,13 @@ def boosting_round(run: Run) -> None:
         run.rounds_since_best += 1
     save(run)
 
-    for reason in pm.hook.boostlora_round_end(run=run, record=record):
-        if reason:
-            run.stop(str(reason))
+    if distributed.is_main():
+        for reason in pm.hook.boostlora_round_end(run=run, record=record):
+            if reason:
+                run.stop(str(reason))
     if config.patience is not None and run.rounds_since_best >= config.patience:
         run.stop(f"held-out accuracy has not improved for {config.patience} round(s)")
+    run.report["stop_reason"] = distributed.broadcast(run.report.get("stop_reason"))
     if run.stopped:
         save(run)
 
@@ -259,7 +293,7 @@ def replay_sample(evaluation: Evaluation, fraction: float, seed: int) -> list[in
     return sorted(random.Random(seed).sample(correct, count))
 
 
-def choose_step_size(run: Run, adapter, seed: int) -> float:
+def choose_step_size(run: Run, adapter: RoundAdapter, seed: int) -> float:
     """Gradient boosting's line search: scale the trained v by the candidate that scores best on a train slice.
 
     Including 0 among ``step_sizes`` means a round that would hurt is never merged. Ties prefer the step
@@ -274,7 +308,7 @@ def choose_step_size(run: Run, adapter, seed: int) -> float:
         with torch.no_grad():
             for p, t in zip(adapter.trainable, trained):
                 p.copy_(t * step)
-        accuracy = run.task.evaluate(adapter.model, probe).accuracy
+        accuracy = evaluate(run.task, adapter.model, probe).accuracy
         if best is None or (accuracy, -abs(step - 1.0)) > (best[1], -abs(best[0] - 1.0)):
             best = (step, accuracy)
     with torch.no_grad():
@@ -305,7 +339,7 @@ def new_report(config: RunConfig, task: Task, model_name: str, targets: list[str
 
 def save(run: Run) -> None:
     """Checkpoint and report, each written atomically; the checkpoint first, so a report never runs ahead."""
-    if run.run_dir is None:
+    if run.run_dir is None or not distributed.is_main():
         return
     state = {
         "version": 1,
@@ -344,8 +378,8 @@ def finish_run(run: Run) -> None:
     rounds = run.report["rounds"]
     run.report["final_eval_accuracy"] = rounds[-1]["eval_accuracy"] if rounds else run.report["base_eval_accuracy"]
     run.report["total_trainable_params"] = rounds[-1]["cumulative_params"] if rounds else 0
-    if run.run_dir is not None:
-        save(run)
+    save(run)
+    if run.run_dir is not None and distributed.is_main():
         if run.config.save_final:
             final = run.run_dir / ckpt.FINAL
             staging = run.run_dir / (ckpt.FINAL + ".tmp")
@@ -354,4 +388,5 @@ def finish_run(run: Run) -> None:
             shutil.rmtree(final, ignore_errors=True)
             staging.rename(final)
     run.log(f"stopped: {run.report['stop_reason']}")
-    pm.hook.boostlora_run_end(run=run, report=run.report)
+    if distributed.is_main():
+        pm.hook.boostlora_run_end(run=run, report=run.report)

@@ -137,16 +137,23 @@ class Task(ABC):
 
             save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path / "model.safetensors"))
 
-    def evaluate(self, model: nn.Module, examples: Sequence[Any]) -> Evaluation:
-        """Predict, judge and measure: the one pass the loop makes over a split."""
+    def judge(self, model: nn.Module, examples: Sequence[Any]) -> tuple[list[Any], list[Verdict]]:
+        """Predictions and verdicts for ``examples``, with the model in eval mode and no gradients."""
         was_training = model.training
         model.eval()
         try:
-            with torch.inference_mode():
-                predictions = self.predict(model, examples)
+            # no_grad rather than inference_mode: tensors a task caches while predicting may later need autograd.
+            with torch.no_grad():
+                predictions = list(self.predict(model, examples))
         finally:
             model.train(was_training)
-        verdicts = [self.oracle(ex, p) for ex, p in zip(examples, predictions)]
+        if len(predictions) != len(examples):
+            raise RuntimeError(f"task '{self.name}' predicted {len(predictions)} answers for {len(examples)} examples")
+        return predictions, [self.oracle(ex, p) for ex, p in zip(examples, predictions)]
+
+    def evaluate(self, model: nn.Module, examples: Sequence[Any]) -> Evaluation:
+        """Predict, judge and measure: the one pass the loop makes over a split."""
+        predictions, verdicts = self.judge(model, examples)
         return Evaluation(predictions, verdicts, self.metrics(examples, predictions, verdicts))
 
 

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..errors import ConfigError
 from ..task import SupervisedTask, Task
 from .base import Objective, RoundContext, TrainResult, require_capability, warmup_schedule
@@ -41,6 +42,22 @@ class CrossEntropy(Objective):
         if not self.options["lr"] > 0:
             raise ConfigError(f"objective_options.lr must be positive, got {self.options['lr']!r}")
 
+    @staticmethod
+    def backward(ctx: RoundContext, batch: list[Any]) -> torch.Tensor:
+        """Gradient of the batch's mean loss. Across processes each rank takes a slice of the batch, weighted so
+        that the averaged gradient is the whole batch's, and every rank steps identically."""
+        world, rank = distributed.world_size(), distributed.rank()
+        local = batch[rank::world]
+        if local:
+            loss = ctx.task.loss(ctx.model, local)  # type: ignore[attr-defined]
+            (loss * (len(local) * world / len(batch))).backward()
+        else:
+            loss = torch.zeros(())
+            for p in ctx.trainable:
+                p.grad = torch.zeros_like(p)
+        distributed.average_gradients(ctx.trainable)
+        return loss.detach()
+
     def check(self, task: Task) -> None:
         require_capability(self.name, task, SupervisedTask, "defines loss(model, examples)")
 
@@ -62,9 +79,8 @@ class CrossEntropy(Objective):
                     order = list(range(len(ctx.examples)))
                     order_rng.shuffle(order)
                 batch.append(ctx.examples[order.pop()])
-            loss = ctx.task.loss(ctx.model, batch)  # type: ignore[attr-defined]
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = self.backward(ctx, batch)
             if opts["max_grad_norm"]:
                 torch.nn.utils.clip_grad_norm_(ctx.trainable, opts["max_grad_norm"])
             optimizer.step()
