@@ -71,26 +71,24 @@ def round_costs(model, tokenizer, targets, allocator, steps: int) -> dict[str, f
     }, merged.model
 
 
-def latency(model, tokenizer, targets, allocator, repeats: int) -> dict[str, float]:
+def latency(targets: list[str], allocator: SubspaceAllocator, repeats: int) -> dict[str, float]:
+    """Base, merged and unmerged-peft models, each loaded through the same loader, timed interleaved."""
+    base, tokenizer = load_causal_lm(OFFLINE_DEFAULT, torch.device("cpu"))
+    adapted, _ = load_causal_lm(OFFLINE_DEFAULT, torch.device("cpu"))
     ids = tokenizer(["Once upon a time " * 32] * 4, return_tensors="pt", truncation=True, max_length=128)
-    base_state = {k: v.clone() for k, v in model.state_dict().items()}
 
     def forward(m) -> float:
         with torch.inference_mode():
             return timed(lambda: m(**ids))
 
-    # The same trained round, three ways: unmerged peft, merged plain model, and the base model.
-    adapter = attach_round_adapter(model, targets, allocator, round_index=0, r=2, u=1, weight_tying=1.0, seed=0)
+    # The same trained round two ways: unmerged peft, then merged into a plain model.
+    adapter = attach_round_adapter(adapted, targets, allocator, round_index=0, r=2, u=1, weight_tying=1.0, seed=0)
     with torch.no_grad():
         for p in adapter.trainable:
             p.fill_(0.01)
-    peft_model = adapter.model
-    forward(peft_model)
-    peft_times = [forward(peft_model) for _ in range(repeats)]
+    forward(adapter.model)
+    peft_times = [forward(adapter.model) for _ in range(repeats)]
     merged = merge_round(adapter, allocator, tolerance=1e-4).model
-    base = type(merged)(merged.config)
-    base.load_state_dict(base_state)
-    base.eval()
     forward(merged), forward(base)
     merged_times, base_times = [], []
     for i in range(repeats):  # interleaved in ABBA order, so drift on a shared machine hits both alike
@@ -126,8 +124,9 @@ def main() -> None:
     allocator = SubspaceAllocator.from_model(model, targets, strategy="rotate", r=2, max_rounds=args.rounds, block_scale="matched")
     log(f"round: attach, {args.steps} training steps, merge")
     results["round"], model = round_costs(model, tokenizer, targets, allocator, args.steps)
+    del model
     log("latency: base vs merged vs unmerged peft")
-    results["latency"] = latency(model, tokenizer, targets, allocator, args.repeats)
+    results["latency"] = latency(targets, allocator, args.repeats)
     print(json.dumps(results, indent=2))
     if args.json:
         with open(args.json, "w") as handle:
