@@ -38,6 +38,7 @@ def train_single_shot(config: RunConfig, method: Baseline, *, steps: int, lora_r
     model.requires_grad_(False)
     targets = resolve_targets(model, config.targets or list(task.default_targets))
     task.prepare(model, splits)
+    fitted = sum(t.numel() for t in task.extra_state(model).values())
     originals = {name: model.get_submodule(name).weight.detach().clone() for name in targets}
     base = task.evaluate(model, splits.eval)
 
@@ -76,7 +77,8 @@ def train_single_shot(config: RunConfig, method: Baseline, *, steps: int, lora_r
         "final_eval_accuracy": held_out.accuracy,
         "eval_metrics": held_out.metrics,
         "trainable_params": count,
-        "total_trainable_params": count,
+        # a head the task fitted in prepare counts too; full fine-tuning already trains it among all parameters
+        "total_trainable_params": count + (fitted if method == "lora" else 0),
         "effective_rank": ranks,
         "steps": steps,
         "seconds": time.perf_counter() - started,

@@ -71,14 +71,17 @@ class RunConfig:
             "train split (include 0 to skip harmful rounds); unset: merge as trained"
         },
     )
-    line_search_size: int = field(
-        default=64, metadata={"help": "train examples used to choose the step size"}
+    line_search_size: int | None = field(
+        default=64, metadata={"help": "train examples used to choose the step size (unset: the whole train split)"}
     )
     objective: str | None = field(default=None, metadata={"help": "weak-learner trainer; the task's default if unset"})
     objective_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "options of the objective"})
     task_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "options of the task"})
     seed: int = field(default=0, metadata={"help": "seed for data, projections and training"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+    threads: int | None = field(
+        default=None, metadata={"help": "torch CPU threads for the run (unset: torch's default); 1 suits tiny models"}
+    )
     svd: Literal["auto", "full", "lowrank"] = field(
         default="auto", metadata={"help": "how the one-time SVD is computed; auto picks truncated when cheaper"}
     )
@@ -90,7 +93,8 @@ class RunConfig:
 
     def validate(self) -> None:
         """Refuse impossible values by name, before anything is loaded."""
-        positive = {"r": self.r, "u": self.u, "max_rounds": self.max_rounds, "line_search_size": self.line_search_size}
+        positive = {"r": self.r, "u": self.u, "max_rounds": self.max_rounds}
+        positive.update({k: v for k, v in (("line_search_size", self.line_search_size), ("threads", self.threads)) if v is not None})
         for name, value in positive.items():
             if value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}")

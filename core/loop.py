@@ -145,6 +145,8 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
             raise ConfigError(f"{run_dir} already holds a run: resume it with --resume, or choose another --out")
         distributed.barrier()  # every rank has looked before rank 0 writes anything
     device = resolve_device(config.device)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     splits = task.load_splits(config.seed)
     if len(splits.train) == 0:
@@ -176,6 +178,7 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
         task.prepare(model, splits)
         base = evaluate(task, model, splits.eval)
         run.report = new_report(config, task, model_name, targets, base)
+        run.report["fitted_params"] = sum(t.numel() for t in task.extra_state(model).values())
         run.best_eval = base.accuracy
         save(run)
     run.log(f"{task.name}: {len(splits.train)} train / {len(splits.eval)} held-out examples, {len(targets)} target modules")
@@ -213,6 +216,7 @@ def boosting_round(run: Run) -> None:
 
     # F_k: what the current model gets wrong, on the whole training split.
     train_eval = evaluate(task, run.model, run.splits.train)
+    eval_seconds = time.perf_counter() - started
     failures = train_eval.failures
     if not failures:
         return run.stop("no failures left on the training split")
@@ -227,10 +231,11 @@ def boosting_round(run: Run) -> None:
         round_index=k, r=config.r, u=config.u, weight_tying=config.weight_tying, seed=config.seed,
     )
     torch.manual_seed(seed)
+    train_started = time.perf_counter()
     trained = run.objective.train(
         RoundContext(adapter.model, task, examples, adapter.trainable, k, seed, run.device, config.show_progress)
     )
-    train_seconds = time.perf_counter() - started
+    train_seconds = time.perf_counter() - train_started
     step = choose_step_size(run, adapter, seed) if config.step_sizes else 1.0
 
     # Merge in fp32, check it, and drop the adapter: the model is a plain model again.
@@ -261,6 +266,7 @@ def boosting_round(run: Run) -> None:
         train_metrics={**train_eval.metrics, **trained.metrics},
         merge_gap=merged.max_relative_gap,
         seconds_train=round(train_seconds, 3),
+        seconds_eval_train=round(eval_seconds, 3),
         seconds_merge=round(merge_seconds, 3),
     ).to_dict()
     if digest is not None:
@@ -300,7 +306,8 @@ def choose_step_size(run: Run, adapter: RoundAdapter, seed: int) -> float:
     closest to 1 (the update as trained).
     """
     train = run.splits.train
-    indices = random.Random(seed + 1).sample(range(len(train)), min(run.config.line_search_size, len(train)))
+    size = len(train) if run.config.line_search_size is None else min(run.config.line_search_size, len(train))
+    indices = random.Random(seed + 1).sample(range(len(train)), size)
     probe = [train[i] for i in indices]
     trained = [p.detach().clone() for p in adapter.trainable]
     best: tuple[float, float] | None = None
@@ -377,7 +384,8 @@ def finish_run(run: Run) -> None:
     """Final report, the merged model in its own format, and the run-end hook."""
     rounds = run.report["rounds"]
     run.report["final_eval_accuracy"] = rounds[-1]["eval_accuracy"] if rounds else run.report["base_eval_accuracy"]
-    run.report["total_trainable_params"] = rounds[-1]["cumulative_params"] if rounds else 0
+    adapters = rounds[-1]["cumulative_params"] if rounds else 0
+    run.report["total_trainable_params"] = adapters + run.report.get("fitted_params", 0)
     save(run)
     if run.run_dir is not None and distributed.is_main():
         if run.config.save_final:

@@ -30,7 +30,8 @@ class RoundRecord:
     eval_metrics: dict[str, float] = field(default_factory=dict)
     train_metrics: dict[str, float] = field(default_factory=dict)
     merge_gap: float = 0.0
-    seconds_train: float = 0.0
+    seconds_train: float = 0.0  # the objective alone
+    seconds_eval_train: float = 0.0  # judging the whole train split (the failure set)
     seconds_merge: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,9 +1,7 @@
-import os
-
 import pytest
 import torch
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+torch.set_num_threads(1)  # tiny test models: more threads only add overhead (and contention on shared CI)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Built-in protein task plugin."""
