@@ -29,7 +29,8 @@ from torch import nn
 from .errors import ConfigError
 from .subspace import SubspaceAllocator
 
-ADAPTER_NAME = "boost_round"
+#: peft's conventional name: TRL's GRPOTrainer looks the adapter up by it when it builds a KL reference (beta > 0).
+ADAPTER_NAME = "default"
 #: Seeds of the fixed projections P differ per round (peft adds the module index within a round).
 PROJECTION_SEED_STRIDE = 100_003
 

@@ -157,6 +157,7 @@ class GRPO(Objective):
             raise ConfigError(f"grpo: task '{task.name}' has no tokenizer (load_model must set task.tokenizer)")
 
         _train_only(ctx)
+        round_adapter = getattr(ctx.model, "active_adapter", None)
         examples = list(ctx.examples)
         dataset = Dataset.from_dict(
             {"prompt": [trl_prompt(tokenizer, task.prompt(ex)) for ex in examples], "example_index": list(range(len(examples)))}  # type: ignore[attr-defined]
@@ -218,7 +219,7 @@ class GRPO(Objective):
             history = [row for row in trainer.state.log_history if "reward" in row]
             steps = trainer.state.global_step
             kept = getattr(trainer, "kept_fractions", None)
-        _drop_reference_adapter(ctx.model)
+        _drop_reference_adapter(ctx.model, round_adapter)
         ctx.model.eval()
         return TrainResult(steps=steps, losses=[float(r.get("loss", 0.0)) for r in history], metrics=_summary(history, kept, lr))
 
@@ -230,11 +231,12 @@ def _train_only(ctx: RoundContext) -> None:
         p.requires_grad_(id(p) in keep)
 
 
-def _drop_reference_adapter(model: Any) -> None:
+def _drop_reference_adapter(model: Any, round_adapter: str | None) -> None:
     """With beta > 0 TRL adds a frozen 'ref' copy of the adapter; the loop must merge only the round's own."""
     peft_config = getattr(model, "peft_config", None)
     if isinstance(peft_config, dict) and "ref" in peft_config:
-        model.set_adapter("default")
+        if round_adapter is not None:
+            model.set_adapter(round_adapter)
         model.delete_adapter("ref")
 
 

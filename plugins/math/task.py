@@ -1,0 +1,162 @@
+"""The math task: problems in, completions out, judged by the numeric or math-verify oracle.
+
+It implements ``ReferenceTask`` (hence ``GenerativeTask``), so both the GRPO and the SFT objective can train
+it. Everything domain-specific a run may want to vary is an option; the presets write them out in full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from boostlora import ConfigError, DataError, Splits, Task, Verdict
+from boostlora.causal_lm import OFFLINE_DEFAULT, load_causal_lm
+from boostlora.generation import generate
+
+from . import oracle
+from .data import MathExample, drop_overlap, load_examples
+from .presets import DEFAULT_TASK, PRESETS
+from .prompts import build_messages
+
+ANSWER_FORMATS = ("auto", "numeric", "latex")
+
+
+class MathTask(Task):
+    """Grade-school and competition math with verifiable final answers."""
+
+    name: ClassVar[str] = "math"
+    description: ClassVar[str] = "math word problems and arithmetic (GSM8K, MATH-500, reasoning-gym), GRPO on the answer"
+    default_model: ClassVar[str | None] = OFFLINE_DEFAULT
+    default_targets: ClassVar[tuple[str, ...]] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    default_objective: ClassVar[str] = "grpo"
+    default_options: ClassVar[Mapping[str, Any]] = {
+        "dataset": "reasoning_gym:basic_arithmetic",  # reasoning_gym:NAME, gsm8k, math500, math-train, hub name, path
+        "generator_options": {},  # keyword arguments of the reasoning-gym generator
+        "dataset_config": None,  # hub config name (aliases know theirs)
+        "eval_dataset": None,  # held-out source when it differs from the training one (MATH -> MATH-500)
+        "eval_dataset_config": None,
+        "train_split": "train",
+        "eval_split": "test",
+        "train_size": 256,  # at most this many training problems (None: all)
+        "eval_size": 200,  # at most this many held-out problems (None: all)
+        "fields": {},  # column mapping {question, answer, solution} for files and unknown hub datasets
+        "answer_format": "auto",  # numeric (exact number), latex (math-verify), auto (from the dataset)
+        "extractor": "flexible",  # numeric answers: which extractor decides correctness (strict or flexible)
+        "system_prompt": "",
+        "instruction": "",  # appended to every question, e.g. "Answer with just the number."
+        "few_shot": 0,  # solved training problems shown before each question (taken out of the train split)
+        "max_new_tokens": 256,
+        "batch_size": 64,  # evaluation batch size
+        "stop": [],  # stop strings for evaluation
+        "verify_timeout": 5,  # seconds math-verify may spend on one answer
+    }
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = PRESETS
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        o = self.options
+        if o["answer_format"] not in ANSWER_FORMATS:
+            raise ConfigError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {o['answer_format']!r}")
+        if o["extractor"] not in oracle.EXTRACTORS:
+            raise ConfigError(f"extractor must be one of {', '.join(oracle.EXTRACTORS)}, got {o['extractor']!r}")
+        for key in ("max_new_tokens", "batch_size", "verify_timeout"):
+            if not isinstance(o[key], int) or o[key] < 1:
+                raise ConfigError(f"task option {key} must be a positive integer, got {o[key]!r}")
+        for key in ("train_size", "eval_size"):
+            if o[key] is not None and (not isinstance(o[key], int) or o[key] < 1):
+                raise ConfigError(f"task option {key} must be a positive integer or null, got {o[key]!r}")
+        if not isinstance(o["few_shot"], int) or o["few_shot"] < 0:
+            raise ConfigError(f"task option few_shot must be a non-negative integer, got {o['few_shot']!r}")
+        if not isinstance(o["fields"], Mapping) or set(o["fields"]) - {"question", "answer", "solution"}:
+            raise ConfigError(f"fields maps question/answer/solution to column names, got {o['fields']!r}")
+        if isinstance(o["stop"], str):
+            o["stop"] = [o["stop"]]
+        self.tokenizer: Any = None
+        self.shots: list[MathExample] = []
+
+    # -- model and data ----------------------------------------------------------------------------------------
+
+    def load_model(self, model: str, device: torch.device) -> nn.Module:
+        loaded, self.tokenizer = load_causal_lm(model, device)
+        return loaded
+
+    def load_splits(self, seed: int) -> Splits:
+        o = self.options
+        common = {"seed": seed, "fields": o["fields"], "kind": o["answer_format"], "generator_options": o["generator_options"]}
+        train = load_examples(
+            o["dataset"], o["train_split"], size=self._with_shots(o["train_size"]), config=o["dataset_config"], **common
+        )
+        held_out = load_examples(
+            o["eval_dataset"] or o["dataset"],
+            o["eval_split"],
+            size=o["eval_size"],
+            config=o["eval_dataset_config"] if o["eval_dataset"] else o["dataset_config"],
+            **common,
+        )
+        self.shots, train = train[: o["few_shot"]], train[o["few_shot"] :]
+        held_out = drop_overlap(train + self.shots, held_out)
+        if not train or not held_out:
+            raise DataError(f"dataset '{o['dataset']}' left an empty train or held-out split after removing overlap")
+        return Splits(train=train, eval=held_out)
+
+    def _with_shots(self, size: int | None) -> int | None:
+        return None if size is None else size + self.options["few_shot"]
+
+    # -- generation --------------------------------------------------------------------------------------------
+
+    def prompt(self, example: MathExample) -> list[dict[str, str]]:
+        o = self.options
+        return build_messages(example, system=o["system_prompt"], instruction=o["instruction"], shots=self.shots)
+
+    def predict(self, model: nn.Module, examples: Sequence[MathExample]) -> list[str]:
+        if self.tokenizer is None:
+            raise ConfigError("math task: load_model must run before predict (it provides the tokenizer)")
+        o = self.options
+        return generate(
+            model,
+            self.tokenizer,
+            [self.prompt(ex) for ex in examples],
+            max_new_tokens=o["max_new_tokens"],
+            batch_size=o["batch_size"],
+            stop=o["stop"],
+            show_progress=True,
+        )
+
+    # -- judging -----------------------------------------------------------------------------------------------
+
+    def oracle(self, example: MathExample, prediction: str) -> Verdict:
+        if not isinstance(prediction, str):
+            return Verdict(False, "no text")
+        if example.kind == "latex":
+            ok = oracle.check_latex(example.answer, prediction, self.options["verify_timeout"])
+            return Verdict(ok, f"boxed={oracle.extract_boxed(prediction)!r} expected={example.answer!r}")
+        ok, extracted = oracle.check_numeric(example.answer, prediction, self.options["extractor"])
+        if extracted is None:
+            return Verdict(False, f"no answer found by the {self.options['extractor']} extractor (expected {example.answer!r})")
+        return Verdict(ok, f"extracted={extracted!r} expected={example.answer!r}")
+
+    def reward(self, example: MathExample, completion: str) -> float:
+        return self.oracle(example, completion).reward
+
+    def reference(self, example: MathExample) -> str:
+        if example.solution:
+            return example.solution
+        return f"\\boxed{{{example.answer}}}" if example.kind == "latex" else example.answer
+
+    def metrics(self, examples: Sequence[MathExample], predictions: Sequence[str], verdicts: Sequence[Verdict]) -> dict[str, float]:
+        """Strict (``#### N``) and flexible (last number) accuracy side by side, and how often no answer was found."""
+        n = max(len(examples), 1)
+        numeric = [(ex, p) for ex, p in zip(examples, predictions) if ex.kind == "numeric"]
+        out: dict[str, float] = {}
+        if numeric:
+            for name in oracle.EXTRACTORS:
+                out[f"{name}_accuracy"] = sum(oracle.check_numeric(ex.answer, p, name)[0] for ex, p in numeric) / len(numeric)
+            out["no_number_rate"] = sum(oracle.extract_flexible(p) is None for _, p in numeric) / len(numeric)
+        latex = [p for ex, p in zip(examples, predictions) if ex.kind == "latex"]
+        if latex:
+            out["boxed_rate"] = sum(oracle.extract_boxed(p) is not None for p in latex) / len(latex)
+        out["mean_completion_chars"] = sum(len(p) for p in predictions) / n
+        return out
