@@ -1,0 +1,68 @@
+"""Resource limits of one sandboxed program, and the names of the limits that can stop it.
+
+The names are what a verdict records, so a report can tell "too slow" from "tried the network" from
+"ran out of memory": the failure set of a boosting round should not look the same for all three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from boostlora import ConfigError
+
+# What stopped a program. Host-side limits (enforced by the checker that waits for the program):
+WALL_TIME = "wall_time"  # ran past the wall-clock timeout; the whole process group was killed
+OUTPUT = "output"  # wrote more than the output cap to stdout/stderr
+STRAY_PROCESSES = "stray_processes"  # left processes running after it finished
+# Kernel-enforced rlimits:
+CPU_TIME = "cpu_time"  # RLIMIT_CPU
+MEMORY = "memory"  # RLIMIT_AS (Python raises MemoryError)
+FILE_SIZE = "file_size"  # RLIMIT_FSIZE or the size of the throw-away working directory
+PROCESSES = "processes"  # RLIMIT_NPROC (fork or thread creation refused)
+# Isolation:
+NETWORK = "network"  # no network in the sandbox
+READ_ONLY = "read_only_fs"  # wrote outside the working directory
+HIDDEN_PATH = "hidden_path"  # touched a hidden directory (home directories, the host's /tmp)
+PERMISSION = "permission"  # the kernel refused (signalling processes it does not own, say)
+PROCESS_ISOLATION = "process_isolation"  # signalled a process it cannot see (pid namespace)
+
+ALL_LIMITS = (
+    WALL_TIME, OUTPUT, STRAY_PROCESSES, CPU_TIME, MEMORY, FILE_SIZE, PROCESSES,
+    NETWORK, READ_ONLY, HIDDEN_PATH, PERMISSION, PROCESS_ISOLATION,
+)
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-program budget. Defaults fit HumanEval/MBPP: correct solutions take well under a second."""
+
+    wall_seconds: float = 10.0
+    cpu_seconds: int = 10
+    memory_bytes: int = 1024 * MiB
+    file_size_bytes: int = 16 * MiB
+    workdir_bytes: int = 64 * MiB
+    processes: int = 32
+    output_bytes: int = 1 * MiB
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"sandbox limit {f.name} must be a positive number, got {value!r}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> Limits:
+        """Limits from a task option mapping; unknown keys are refused by name."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown sandbox limit(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

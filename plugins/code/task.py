@@ -1,0 +1,218 @@
+"""The code task: a causal LM writes a function, the sandboxed checker runs its tests, GRPO learns from the reward.
+
+Executing model-written code needs both opt-ins (see ``consent.py``); the task refuses to start without them,
+before any model is loaded, so the refusal costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from boostlora import ConfigError, DataError, Evaluation, Splits, Task, Verdict
+from boostlora.causal_lm import OFFLINE_DEFAULT, load_causal_lm
+from boostlora.generation import generate
+
+from . import data
+from .checker import Checker, to_verdict
+from .consent import OPTION, require_consent
+from .data import Problem
+from .limits import ALL_LIMITS, Limits
+from .metrics import mean_pass_at_k, pass_at_1_greedy
+
+log = logging.getLogger("boostlora_plugins.code")
+
+CHAT_INSTRUCTION = (
+    "Complete the following Python function. Reply with the complete function, including any imports it needs, "
+    "in a single ```python code block."
+)
+MBPP_INSTRUCTION = "Write a Python function for this task. Reply with the code in a single ```python code block."
+# Where a base model's continuation of a HumanEval prompt ends (the function body is over).
+CONTINUATION_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\n```")
+CHAT_STOPS = ("```\n\n",)  # after the closing fence: the explanation that usually follows is not needed
+
+
+class CodeTask(Task):
+    """HumanEval / MBPP / JSONL problems; the verdict runs the tests in a sandbox (bubblewrap when it works)."""
+
+    name = "code"
+    description = "write Python functions (HumanEval, MBPP, JSONL); judged by running the tests in a sandbox"
+    default_model = OFFLINE_DEFAULT
+    default_targets = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    default_objective = "grpo"
+    default_options: ClassVar[Mapping[str, Any]] = {
+        OPTION: False,  # plus BOOSTLORA_ALLOW_CODE_EXEC=1 in the environment: executing model code is opt-in
+        "dataset": data.HUMANEVAL,  # humaneval (offline), openai/openai_humaneval, google-research-datasets/mbpp, or a .jsonl
+        "subset": "full",  # MBPP only: full or sanitized
+        "train_split": "train",  # hub datasets with their own splits (MBPP)
+        "eval_split": "test",
+        "eval_fraction": 0.25,  # single-split sources (HumanEval, JSONL): share held out, by a hash of the task id
+        "max_train": None,  # keep only the first N problems of each side (small offline runs)
+        "max_eval": None,
+        "chat": True,  # instruction prompt + fenced answer; False: raw HumanEval prompt continued by a base model
+        "max_new_tokens": 384,
+        "batch_size": 16,
+        "graded_reward": False,  # reward = fraction of tests passed instead of all-or-nothing
+        "sandbox_isolation": "auto",  # auto, bwrap, unshare, or rlimits (weak; must be asked for by name)
+        "sandbox_workers": None,  # parallel programs; default and maximum: the CPU cores available
+        "sandbox_limits": {},  # overrides of Limits: wall_seconds, cpu_seconds, memory_bytes, ...
+        "pass_k": [],  # e.g. [1, 5]: also estimate unbiased pass@k on the held-out split from sampled answers
+        "pass_k_samples": 10,  # samples per problem for pass@k (n >= max k)
+        "pass_k_temperature": 0.8,
+    }
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        # Offline on 2 idle CPU cores in about a quarter of an hour: SmolLM2-135M-Instruct on a small HumanEval
+        # split. A 135M model solves almost nothing outright, so the reward is graded (fraction of tests passed):
+        # all-zero groups would give GRPO no gradient at all. u=16 untied follows the math plugin's measurement
+        # that fully tied rounds barely move SmolLM2.
+        "default": {
+            "r": 2, "u": 16, "weight_tying": 0.0, "max_rounds": 2,
+            "objective_options": {"steps": 2, "prompts_per_step": 4, "num_generations": 4, "max_completion_length": 160},
+            "task_options": {"dataset": data.HUMANEVAL, "max_train": 16, "max_eval": 8, "max_new_tokens": 160,
+                             "batch_size": 8, "graded_reward": True},
+        },
+        # The paper's code setting written out (Qwen2.5-3B-Instruct; PAPER.md). Stated: GRPO, rotate, r=2, 12
+        # parameters per round (read here as u=12 fully tied). Reconstructed from TinyLoRA reproductions, not the
+        # paper: lr 1e-4 constant, beta 0, 4 generations x 64 prompts per step, temperature 1.0, q/k/v/o/gate/up/down.
+        # Unknown and chosen here: MBPP train -> MBPP test, 8 rounds, 20 steps, 1024 new tokens, binary reward.
+        "paper": {
+            "model": "Qwen/Qwen2.5-3B-Instruct", "strategy": "rotate", "r": 2, "u": 12, "weight_tying": 1.0,
+            "max_rounds": 8,
+            "objective_options": {"lr": 1e-4, "schedule": "constant", "beta": 0.0, "num_generations": 4,
+                                  "prompts_per_step": 64, "temperature": 1.0, "steps": 20, "max_completion_length": 1024},
+            "task_options": {"dataset": data.MBPP_HUB, "subset": "full", "train_split": "train", "eval_split": "test",
+                             "max_new_tokens": 1024, "batch_size": 32, "pass_k": [1, 5], "pass_k_samples": 10},
+        },
+    }
+
+    tokenizer: Any = None
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        require_consent(self.options[OPTION])
+        fraction = self.options["eval_fraction"]
+        if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
+            raise ConfigError(f"eval_fraction must be between 0 and 1, got {fraction!r}")
+        if not isinstance(self.options["sandbox_limits"], Mapping):
+            raise ConfigError("sandbox_limits must be a mapping such as {wall_seconds: 5, memory_bytes: 536870912}")
+        ks = list(self.options["pass_k"] or [])
+        if any(not isinstance(k, int) or k < 1 for k in ks) or (ks and max(ks) > self.options["pass_k_samples"]):
+            raise ConfigError(f"pass_k must be positive integers no larger than pass_k_samples, got {ks}")
+        self.checker = Checker(
+            Limits.from_mapping(self.options["sandbox_limits"]), self.options["sandbox_isolation"],
+            self.options["sandbox_workers"], stop_on_failure=not self.options["graded_reward"],  # graded: run every test
+        )
+        log.warning("code task: executing model-written code; isolation: %s", self.checker.isolation.description)
+
+    # -- model and data -------------------------------------------------------------------------------------
+    def load_model(self, model: str, device: torch.device) -> nn.Module:
+        loaded, self.tokenizer = load_causal_lm(model, device)
+        return loaded
+
+    def load_splits(self, seed: int) -> Splits:
+        """Hub MBPP has its own train/test splits; single-split sources are split by a hash of the task id,
+        so the split does not depend on ``seed`` and base vs boosted numbers are comparable across seeds."""
+        source = self.options["dataset"]
+        if source == data.MBPP_HUB:
+            train = data.load_problems(source, self.options["subset"], self.options["train_split"])
+            held = data.load_problems(source, self.options["subset"], self.options["eval_split"])
+        else:
+            problems = data.load_problems(source, self.options["subset"], self.options["eval_split"])
+            train, held = data.split_problems(problems, self.options["eval_fraction"])
+        train, held = data.first(train, self.options["max_train"]), data.first(held, self.options["max_eval"])
+        if not train or not held:
+            raise DataError(f"dataset {source} gives {len(train)} train and {len(held)} held-out problems; both must be non-empty")
+        return Splits(train=train, eval=held)
+
+    # -- generation -----------------------------------------------------------------------------------------
+    def prompt(self, example: Problem) -> str | list[dict[str, str]]:
+        if not self.options["chat"]:
+            return example.prompt
+        if example.prefix:
+            text = f"{CHAT_INSTRUCTION}\n\n```python\n{example.prompt.rstrip()}\n```"
+        else:
+            text = f"{example.prompt.rstrip()}\n\n{MBPP_INSTRUCTION}"
+        return [{"role": "user", "content": text}]
+
+    @property
+    def stop(self) -> tuple[str, ...]:
+        return CHAT_STOPS if self.options["chat"] else CONTINUATION_STOPS
+
+    def predict(self, model: nn.Module, examples: Sequence[Problem]) -> list[str]:
+        if self.tokenizer is None:
+            raise ConfigError("the code task has no tokenizer: load the model with load_model first")
+        return generate(model, self.tokenizer, [self.prompt(e) for e in examples],
+                        max_new_tokens=self.options["max_new_tokens"], batch_size=self.options["batch_size"], stop=self.stop)
+
+    def reference(self, example: Problem) -> str:
+        """The canonical solution as the model should write it (a fenced block for chat, a body otherwise)."""
+        if example.reference is None:
+            raise DataError(f"problem {example.task_id} has no reference solution")
+        if self.options["chat"]:
+            return f"```python\n{example.reference.rstrip()}\n```"
+        if example.prefix and example.reference.startswith(example.prefix):
+            return example.reference[len(example.prefix):]
+        return example.reference
+
+    # -- judging --------------------------------------------------------------------------------------------
+    def oracle(self, example: Problem, prediction: str) -> Verdict:
+        return to_verdict(self.checker.check(example, prediction), self.options["graded_reward"])
+
+    def reward(self, example: Problem, completion: str) -> float:
+        return self.oracle(example, completion).reward
+
+    def rewards(self, examples: Sequence[Problem], completions: Sequence[str]) -> list[float]:
+        """Batched ``reward``: the sandbox runs the programs in parallel."""
+        results = self.checker.check_many(examples, completions)
+        return [to_verdict(r, self.options["graded_reward"]).reward for r in results]
+
+    def evaluate(self, model: nn.Module, examples: Sequence[Problem]) -> Evaluation:
+        """Greedy answers, checked in parallel; pass@k from samples when asked for."""
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                predictions = self.predict(model, examples)
+        finally:
+            model.train(was_training)
+        results = self.checker.check_many(examples, predictions)
+        verdicts = [to_verdict(r, self.options["graded_reward"]) for r in results]
+        metrics = self.metrics(examples, predictions, verdicts)
+        for limit in ALL_LIMITS:
+            hits = sum(r.limit == limit for r in results)
+            if hits:
+                metrics[f"limit/{limit}"] = float(hits)
+        if self.options["pass_k"] and examples:
+            metrics.update(self.sampled_pass_at_k(model, examples))
+        return Evaluation(predictions, verdicts, metrics)
+
+    def metrics(self, examples: Sequence[Any], predictions: Sequence[Any], verdicts: Sequence[Verdict]) -> dict[str, float]:
+        return {"pass@1_greedy": pass_at_1_greedy(v.correct for v in verdicts)}
+
+    def sampled_pass_at_k(self, model: nn.Module, examples: Sequence[Problem]) -> dict[str, float]:
+        """Unbiased pass@k: ``pass_k_samples`` sampled answers per problem, counted and fed to the estimator."""
+        from boostlora.generation import render_prompt
+
+        n = self.options["pass_k_samples"]
+        device = next(model.parameters()).device
+        counts = []
+        was_training = model.training
+        model.eval()
+        try:
+            for example in examples:
+                text = render_prompt(self.tokenizer, self.prompt(example))
+                batch = self.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(device)
+                with torch.inference_mode():
+                    out = model.generate(**batch, do_sample=True, temperature=self.options["pass_k_temperature"],
+                                         num_return_sequences=n, max_new_tokens=self.options["max_new_tokens"],
+                                         pad_token_id=self.tokenizer.pad_token_id)
+                answers = self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+                results = self.checker.check_many([example] * n, answers)
+                counts.append((n, sum(r.ok for r in results)))
+        finally:
+            model.train(was_training)
+        return {f"pass@{k}": mean_pass_at_k(counts, k) for k in self.options["pass_k"]}

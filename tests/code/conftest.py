@@ -1,0 +1,57 @@
+"""Fixtures of the code plugin tests: the sandbox in force here, tight limits, a victim directory on the host."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from boostlora import ConfigError
+from boostlora_plugins.code.isolation import select
+from boostlora_plugins.code.limits import Limits
+
+MiB = 1024 * 1024
+TIGHT = Limits(wall_seconds=8, cpu_seconds=1, memory_bytes=512 * MiB, file_size_bytes=4 * MiB, workdir_bytes=16 * MiB,
+               processes=16, output_bytes=256 * 1024)
+
+
+@pytest.fixture(scope="session")
+def isolation():
+    """The strongest isolation this machine offers (bubblewrap where it works); skip when there is none."""
+    try:
+        return select("auto")
+    except ConfigError as exc:
+        pytest.skip(f"no sandbox on this machine: {exc}")
+
+
+@pytest.fixture(scope="session")
+def limits() -> Limits:
+    return TIGHT
+
+
+@pytest.fixture
+def victim():
+    """A directory on the host, outside the sandbox's working directory and not hidden, with one file in it.
+
+    It lives next to the tests (the host's /tmp is hidden inside bubblewrap, so a victim there would only
+    test hiding). Yields (directory, file, original bytes)."""
+    directory = Path(tempfile.mkdtemp(prefix="victim-", dir=Path(__file__).parent))
+    directory.chmod(0o755)
+    target = directory / "precious.txt"
+    target.write_bytes(b"do not touch\n")
+    target.chmod(0o644)
+    yield directory, target, b"do not touch\n"
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def home_secret():
+    """A secret file in the home directory for the 'read under home' case; removed afterwards."""
+    fd, path = tempfile.mkstemp(prefix=".boostlora-secret-", dir=os.path.expanduser("~"))
+    os.write(fd, b"TOKEN-8d1f4a\n")
+    os.close(fd)
+    yield Path(path)
+    os.unlink(path)

@@ -1,0 +1,51 @@
+"""Choosing the isolation: probed once, logged once, refused clearly, and workers capped at the cores."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+import pytest
+
+from boostlora import ConfigError
+from boostlora_plugins.code import isolation as iso
+from boostlora_plugins.code.checker import Checker, available_cores
+
+
+def test_unknown_level_is_refused():
+    with pytest.raises(ConfigError, match="unknown sandbox isolation 'docker'"):
+        iso.select("docker")
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_bubblewrap_is_preferred_and_hides_home(isolation):
+    assert isolation.name == "bwrap" and isolation.pid_namespace
+    assert os.path.realpath(os.path.expanduser("~")) in isolation.hidden or "/root" in isolation.hidden
+    assert "/tmp" in isolation.hidden
+
+
+def test_isolation_is_logged_once(caplog):
+    iso.select.cache_clear()
+    with caplog.at_level(logging.INFO, logger="boostlora_plugins.code"):
+        first = iso.select("auto")
+        assert iso.select("auto") is first
+    messages = [r.getMessage() for r in caplog.records if "isolation" in r.getMessage()]
+    assert len(messages) == 1 and first.description in messages[0]
+
+
+def test_missing_binaries_give_one_clear_error(monkeypatch):
+    iso.select.cache_clear()
+    monkeypatch.setattr(iso.shutil, "which", lambda name: None)
+    try:
+        with pytest.raises(ConfigError, match="no working sandbox.*bwrap: bwrap is not installed.*install bubblewrap"):
+            iso.select("auto")
+    finally:
+        iso.select.cache_clear()
+
+
+def test_workers_are_capped_at_the_cores(isolation):
+    assert Checker(isolation=isolation, workers=10_000).workers == available_cores()
+    assert Checker(isolation=isolation, workers=1).workers == 1
+    with pytest.raises(ConfigError, match="at least 1"):
+        Checker(isolation=isolation, workers=0)

@@ -1,0 +1,81 @@
+"""CodeTask: the opt-in, options, registration, prompts, references and a parallel evaluation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from boostlora import ConfigError, GenerativeTask, ReferenceTask
+from boostlora.plugins import find_task
+from boostlora_plugins.code.consent import ENV_VAR
+from boostlora_plugins.code.task import CodeTask
+
+
+@pytest.fixture
+def allowed(monkeypatch):
+    monkeypatch.setenv(ENV_VAR, "1")
+
+
+def test_registered_through_the_plugin():
+    assert find_task("code") is CodeTask
+    assert CodeTask.default_objective == "grpo" and {"default", "paper"} <= set(CodeTask.presets)
+
+
+@pytest.mark.parametrize("env,option", [(None, True), ("1", False), ("0", True)])
+def test_execution_needs_both_opt_ins(monkeypatch, env, option):
+    if env is None:
+        monkeypatch.delenv(ENV_VAR, raising=False)
+    else:
+        monkeypatch.setenv(ENV_VAR, env)
+    with pytest.raises(ConfigError, match="executes model-written programs"):
+        CodeTask({"allow_code_execution": option})
+
+
+def test_options_are_checked(allowed):
+    with pytest.raises(ConfigError, match="no option"):
+        CodeTask({"allow_code_execution": True, "datset": "humaneval"})
+    with pytest.raises(ConfigError, match="unknown sandbox limit"):
+        CodeTask({"allow_code_execution": True, "sandbox_limits": {"wall": 3}})
+    with pytest.raises(ConfigError, match="pass_k"):
+        CodeTask({"allow_code_execution": True, "pass_k": [20], "pass_k_samples": 10})
+    with pytest.raises(ConfigError, match="unknown sandbox isolation"):
+        CodeTask({"allow_code_execution": True, "sandbox_isolation": "docker"})
+
+
+def test_capabilities_prompts_and_references(allowed):
+    task = CodeTask({"allow_code_execution": True, "max_train": 5, "max_eval": 3})
+    assert isinstance(task, GenerativeTask) and isinstance(task, ReferenceTask)
+    splits = task.load_splits(seed=0)
+    assert len(splits.train) == 5 and len(splits.eval) == 3
+    assert [p.task_id for p in task.load_splits(seed=1).eval] == [p.task_id for p in splits.eval]
+    problem = splits.train[0]
+    (message,) = task.prompt(problem)
+    assert message["role"] == "user" and problem.prompt.strip() in message["content"]
+    assert task.oracle(problem, task.reference(problem)).correct
+    assert task.reward(problem, "    return None\n") == 0.0
+    base = CodeTask({"allow_code_execution": True, "chat": False})
+    assert base.prompt(problem) == problem.prompt and base.oracle(problem, base.reference(problem)).correct
+
+
+def test_evaluate_checks_in_parallel_and_reports_limits(allowed, monkeypatch):
+    task = CodeTask({"allow_code_execution": True, "max_train": 4, "max_eval": 2, "graded_reward": True,
+                     "sandbox_limits": {"wall_seconds": 2, "cpu_seconds": 1}})
+    problems = task.load_splits(seed=0).train
+    answers = [task.reference(problems[0]), "nonsense", "```python\nwhile True:\n    pass\n```", task.reference(problems[3])]
+    monkeypatch.setattr(task, "predict", lambda model, examples: answers[: len(examples)])
+    evaluation = task.evaluate(torch.nn.Linear(1, 1), problems)
+    assert [v.correct for v in evaluation.verdicts] == [True, False, False, True]
+    assert evaluation.metrics["pass@1_greedy"] == 0.5
+    assert evaluation.metrics.get("limit/cpu_time", 0) + evaluation.metrics.get("limit/wall_time", 0) == 1
+    assert task.rewards(problems[:2], answers[:2]) == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("preset", sorted(CodeTask.presets))
+def test_presets_are_valid_settings(preset):
+    from boostlora.config import build_config, merge_settings
+    from boostlora.plugins import find_objective
+
+    settings = CodeTask.presets[preset]
+    config = build_config(merge_settings({"plugin": "code"}, settings, preset))
+    find_objective(config.objective or CodeTask.default_objective)(config.objective_options)
+    assert set(config.task_options) <= set(CodeTask.default_options)
