@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from boostlora.adapter import attach_round_adapter, resolve_targets
+from boostlora.adapter import ADAPTER_NAME, attach_round_adapter, resolve_targets
 from boostlora.errors import ConfigError, MergeError
 from boostlora.merge import RankLedger, apply_core, merge_round, numerical_rank, replay_round
 from boostlora.subspace import SubspaceAllocator
@@ -168,5 +168,5 @@ def test_attaching_a_round_runs_no_svd(monkeypatch):
     monkeypatch.setattr(torch, "svd_lowrank", refuse)
     adapter = attach_round_adapter(model, targets, alloc, round_index=1, r=R, u=2, weight_tying=0.0, seed=0)
     B, A = alloc.block(targets[0], 1)
-    assert torch.equal(adapter.layers[targets[0]].tinylora_B["boost_round"], B)
-    assert torch.equal(adapter.layers[targets[0]].tinylora_A["boost_round"], A)
+    assert torch.equal(adapter.layers[targets[0]].tinylora_B[ADAPTER_NAME], B)
+    assert torch.equal(adapter.layers[targets[0]].tinylora_A[ADAPTER_NAME], A)
