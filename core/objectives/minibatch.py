@@ -1,0 +1,99 @@
+"""The minibatch loop shared by the supervised objectives (``cross_entropy``, ``sft``).
+
+A plain loop rather than transformers' Trainer: a round trains a handful of scalars for tens of steps on a loss
+over arbitrary example objects, and the Trainer's dataset/collator/checkpoint machinery would be most of the code
+and none of the value. Subclasses say only how a batch becomes a loss.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import distributed
+from ..errors import ConfigError
+from .base import Objective, RoundContext, TrainResult, warmup_schedule
+
+
+class MinibatchObjective(Objective):
+    """AdamW over ``ctx.trainable`` on shuffled minibatches; a fresh optimizer and warm-up every round."""
+
+    default_options: ClassVar[Mapping[str, Any]] = {
+        "lr": 1e-2,
+        "steps": 10,
+        "batch_size": 16,
+        "warmup_steps": 1,
+        "schedule": "constant",
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+    }
+    #: Options that must be positive integers.
+    positive_int_options: ClassVar[tuple[str, ...]] = ("steps", "batch_size")
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        for key in self.positive_int_options:
+            value = self.options[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"objective_options.{key} must be a positive integer, got {value!r}")
+        if not (isinstance(self.options["lr"], (int, float)) and self.options["lr"] > 0):
+            raise ConfigError(f"objective_options.lr must be positive, got {self.options['lr']!r}")
+
+    @abstractmethod
+    def batch_loss(self, ctx: RoundContext, examples: Sequence[Any]) -> torch.Tensor:
+        """Mean loss of ``ctx.model`` on ``examples``."""
+
+    def backward(self, ctx: RoundContext, batch: list[Any]) -> torch.Tensor:
+        """Gradient of the batch's mean loss. Across processes each rank takes a slice of the batch, weighted so
+        that the averaged gradient is the whole batch's, and every rank steps identically."""
+        world, rank = distributed.world_size(), distributed.rank()
+        local = batch[rank::world]
+        if local:
+            loss = self.batch_loss(ctx, local)
+            (loss * (len(local) * world / len(batch))).backward()
+        else:
+            loss = torch.zeros(())
+            for p in ctx.trainable:
+                p.grad = torch.zeros_like(p)
+        distributed.average_gradients(ctx.trainable)
+        return loss.detach()
+
+    def train(self, ctx: RoundContext) -> TrainResult:
+        opts = self.options
+        if not ctx.trainable:
+            raise ConfigError("nothing to train: the round's adapter has no trainable parameters")
+        if not ctx.examples:
+            raise ConfigError(f"{self.name}: the round has no examples to train on")
+        keep = {id(p) for p in ctx.trainable}
+        for p in ctx.model.parameters():
+            p.requires_grad_(id(p) in keep)
+        optimizer = torch.optim.AdamW(ctx.trainable, lr=opts["lr"], weight_decay=opts["weight_decay"])
+        scheduler = warmup_schedule(optimizer, opts["warmup_steps"], opts["steps"], opts["schedule"])
+        order_rng = random.Random(ctx.seed)
+        order: list[int] = []
+        losses: list[float] = []
+        ctx.model.train()
+        progress = tqdm(range(opts["steps"]), desc=f"round {ctx.round} {self.name}", leave=False,
+                        disable=not ctx.show_progress)
+        for _ in progress:
+            batch = []
+            while len(batch) < min(opts["batch_size"], len(ctx.examples)):
+                if not order:
+                    order = list(range(len(ctx.examples)))
+                    order_rng.shuffle(order)
+                batch.append(ctx.examples[order.pop()])
+            optimizer.zero_grad(set_to_none=True)
+            loss = self.backward(ctx, batch)
+            if opts["max_grad_norm"]:
+                torch.nn.utils.clip_grad_norm_(ctx.trainable, opts["max_grad_norm"])
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            progress.set_postfix(loss=f"{losses[-1]:.4f}")
+        ctx.model.eval()
+        return TrainResult(steps=opts["steps"], losses=losses, metrics={"loss_first": losses[0], "loss_last": losses[-1]})
