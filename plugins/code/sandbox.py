@@ -9,6 +9,7 @@ nothing outlives the check. The result names the limit that stopped the program,
 from __future__ import annotations
 
 import ast
+import fcntl
 import itertools
 import marshal
 import os
@@ -18,8 +19,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,9 +71,29 @@ class SandboxResult:
         return self.status == "passed"
 
 
-def _next_uid() -> int:
-    with _uid_lock:
-        return UID_BASE + next(_uids) % UID_POOL
+@contextmanager
+def _claimed_uid() -> Iterator[int]:
+    """An unused uid, held exclusively for one run, across threads AND processes on this host.
+
+    The stray-process sweep kills everything a run's uid owns, so two runs must never share a uid: a lock file
+    per uid (``flock``, released when the run ends or its process dies) makes the claim machine-wide.
+    """
+    for _ in range(UID_POOL):
+        with _uid_lock:
+            uid = UID_BASE + next(_uids) % UID_POOL
+        fd = os.open(os.path.join(tempfile.gettempdir(), f"boostlora-sandbox-uid-{uid}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield uid
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        return
+    raise RuntimeError(f"all {UID_POOL} sandbox uids are in use")
 
 
 def _env() -> dict[str, str]:
@@ -185,8 +209,14 @@ class _Pipes:
 
 def run_job(job: Job, limits: Limits, isolation: Isolation) -> SandboxResult:
     """Run ``job`` under ``limits`` inside ``isolation``. Never raises for anything the program does."""
+    if not isolation.drops_root:
+        return _run_as(job, limits, isolation, None)
+    with _claimed_uid() as uid:
+        return _run_as(job, limits, isolation, uid)
+
+
+def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> SandboxResult:
     nonce = secrets.token_hex(16)
-    uid = _next_uid() if isolation.drops_root else None
     payload = marshal.dumps({
         "program": job.program, "setup": job.setup, "units": list(job.units), "candidate": job.candidate,
         "stop_on_failure": job.stop_on_failure, "limits": limits.to_dict(), "uid": uid, "nonce": nonce,

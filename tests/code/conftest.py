@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from boostlora import ConfigError
-from boostlora_plugins.code.isolation import select
+from boostlora_plugins.code.isolation import _hidden_roots, select
 from boostlora_plugins.code.limits import Limits
 
 MiB = 1024 * 1024
@@ -32,13 +32,34 @@ def limits() -> Limits:
     return TIGHT
 
 
+VICTIM_PARENTS = (Path(__file__).resolve().parent, Path("/var/lib/boostlora-test-victims"), Path("/opt/boostlora-test-victims"))
+
+
+def visible_parent() -> Path:
+    """A writable host directory that the sandbox shows (read-only) rather than hides.
+
+    Next to the tests, unless the checkout itself lies under a hidden root (a CI clone under /tmp, say): a victim
+    there would only test hiding, so fall back to directories outside every hidden root."""
+    hidden = _hidden_roots()
+    for parent in VICTIM_PARENTS:
+        real = os.path.realpath(parent)
+        if any(real == root or real.startswith(root + "/") for root in hidden):
+            continue
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(parent, os.W_OK):
+            return parent
+    pytest.skip("no writable host directory outside the sandbox's hidden roots")
+
+
 @pytest.fixture
 def victim():
     """A directory on the host, outside the sandbox's working directory and not hidden, with one file in it.
 
-    It lives next to the tests (the host's /tmp is hidden inside bubblewrap, so a victim there would only
-    test hiding). Yields (directory, file, original bytes)."""
-    directory = Path(tempfile.mkdtemp(prefix="victim-", dir=Path(__file__).parent))
+    Yields (directory, file, original bytes)."""
+    directory = Path(tempfile.mkdtemp(prefix="victim-", dir=visible_parent()))
     directory.chmod(0o755)
     target = directory / "precious.txt"
     target.write_bytes(b"do not touch\n")
