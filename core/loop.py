@@ -225,7 +225,7 @@ def boosting_round(run: Run) -> None:
     else:
         examples = [run.splits.train[i] for i in failures + replay_sample(train_eval, config.replay_fraction, seed)]
 
-    # A fresh adapter on this round's block of singular directions, trained on the failures only.
+    # A fresh adapter on this round's block of singular directions, trained on F_k (plus any replay).
     adapter = attach_round_adapter(
         run.model, run.targets, run.allocator,
         round_index=k, r=config.r, u=config.u, weight_tying=config.weight_tying, seed=config.seed,
