@@ -18,21 +18,15 @@ from .config import build_config, load_yaml
 from .errors import BoostLoraError
 from .merge import RankLedger, numerical_rank
 from .plugins import find_task
-from .subspace import load_bases
+from .subspace import Basis, load_bases
 
 
-def lora_factors(run_dir: Path) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], int]:
+def lora_factors(
+    cores_per_round: list[dict[str, torch.Tensor]], bases: dict[str, Basis], strategy: str, r: int
+) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], int]:
     """Per target module (B, A) with B @ A = W_K - W0, padded to one shared rank, and that rank."""
-    run_dir = Path(run_dir)
-    state = ckpt.load_checkpoint(run_dir)
-    if state is None or not (run_dir / ckpt.SVD_CACHE).exists():
-        raise BoostLoraError(f"{run_dir} has no checkpoint and SVD cache: is it a boostlora run directory?")
-    config = build_config(load_yaml(run_dir / ckpt.CONFIG))
-    if not state["cores"]:
-        raise BoostLoraError(f"{run_dir} has no merged rounds: there is nothing to export")
-    bases = load_bases(run_dir / ckpt.SVD_CACHE)
-    ledger = RankLedger(config.strategy, config.r)
-    for k, cores in enumerate(state["cores"]):
+    ledger = RankLedger(strategy, r)
+    for k, cores in enumerate(cores_per_round):
         ledger.add(k, cores)
     factors = {}
     for name, core in ledger.cores.items():
@@ -56,17 +50,22 @@ def export_lora(run_dir: Path, out: Path) -> Path:
     from peft import LoraConfig, get_peft_model
 
     run_dir = Path(run_dir)
-    factors, rank = lora_factors(run_dir)
+    state = ckpt.load_checkpoint(run_dir)
+    if state is None or not (run_dir / ckpt.SVD_CACHE).exists():
+        raise BoostLoraError(f"{run_dir} has no checkpoint and SVD cache: is it a boostlora run directory?")
+    if not state["cores"]:
+        raise BoostLoraError(f"{run_dir} has no merged rounds: there is nothing to export")
     config = build_config(load_yaml(run_dir / ckpt.CONFIG))
     task = find_task(config.plugin, config.task)(config.task_options)
-    model_name = config.model or task.default_model
-    base = task.load_model(model_name, torch.device("cpu"))
-    extra = (ckpt.load_checkpoint(run_dir) or {}).get("extra") or {}
+    extra = state.get("extra") or {}
     if extra:
         raise BoostLoraError(
             f"task '{task.name}' changed tensors outside the target modules ({', '.join(sorted(extra)[:3])}); a LoRA "
             f"adapter cannot carry them: serve {run_dir / ckpt.FINAL} instead"
         )
+    factors, rank = lora_factors(state["cores"], load_bases(run_dir / ckpt.SVD_CACHE), config.strategy, config.r)
+    model_name = config.model or task.default_model
+    base = task.load_model(model_name, torch.device("cpu"))
     lora = LoraConfig(
         r=rank,
         lora_alpha=rank,
