@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+import shutil
 import time
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .baselines import train_single_shot
+from .checkpoint import write_json
 from .config import RunConfig, build_config, merge_settings
 from .errors import ConfigError
 from .loop import boost
@@ -68,28 +70,63 @@ def suite_entries(suite: str, plugins: list[str] | None = None) -> list[Entry]:
 
 
 def method_configs(entry: Entry, seed: int, overrides: dict[str, Any] | None = None) -> dict[str, RunConfig]:
-    """Resolved settings of every boosting-style method for one task: what a dry run checks."""
-    from .plugins import find_task
+    """Resolved settings of every trained method for one task: what a dry run prints and checks.
+
+    The single-shot methods get as many optimizer steps as all rotate rounds together; ``run_entry`` lowers
+    that to the rounds rotate actually ran when it stops early. A task's ``baseline_settings`` for this
+    preset and method are merged last, before the command line's overrides.
+    """
+    from .plugins import find_objective, find_task
 
     cls = find_task(entry.plugin, entry.task)
-    settings = merge_settings({"plugin": entry.plugin, "task": entry.task}, cls.presets[entry.preset], entry.preset)
-    settings = merge_settings(settings, {"seed": seed, **(overrides or {})}, "the benchmark")
-    rotate = build_config({**settings, "strategy": "rotate"})
+    preset = merge_settings({"plugin": entry.plugin, "task": entry.task}, cls.presets[entry.preset], entry.preset)
+    per_method = dict((getattr(cls, "baseline_settings", {}) or {}).get(entry.preset, {}))
+    unknown = sorted(set(per_method) - set(METHODS))
+    if unknown:
+        raise ConfigError(f"{entry.label}: baseline_settings name unknown method(s) {', '.join(unknown)}")
+
+    def settings(method: str) -> dict[str, Any]:
+        merged = merge_settings(preset, per_method.get(method, {}), f"{entry.label} {method} settings")
+        return merge_settings(merged, {"seed": seed, **(overrides or {})}, "the benchmark")
+
+    rotate = build_config({**settings("boost-rotate"), "strategy": "rotate"})
     steps = rotate.objective_options.get("steps")
     if steps is None:
-        from .plugins import find_objective
-
         steps = find_objective(rotate.objective or cls.default_objective).default_options.get("steps")
     if not isinstance(steps, int):
         raise ConfigError(f"{entry.label}: its objective has no integer 'steps' option, so equal-step baselines are undefined")
     total = steps * rotate.max_rounds
-    single = {**settings, "strategy": "top", "train_on": "all", "max_rounds": 1, "patience": None,
-              "step_sizes": None, "objective_options": {**rotate.objective_options, "steps": total}}
+
+    def single_shot(method: str, strategy: str) -> RunConfig:
+        own = settings(method)
+        options = {**own.get("objective_options", {}), "steps": total}
+        return build_config({**own, "strategy": strategy, "train_on": "all", "max_rounds": 1, "patience": None,
+                             "step_sizes": None, "replay_fraction": 0.0, "objective_options": options})
+
     return {
         "boost-rotate": rotate,
-        "boost-top": build_config({**settings, "strategy": "top"}),
-        "tinylora": build_config(single),
+        "boost-top": build_config({**settings("boost-top"), "strategy": "top"}),
+        "tinylora": single_shot("tinylora", "top"),
+        # lora-r8 and full-ft read model, data, objective and targets from these; strategy and r do not apply
+        "lora-r8": single_shot("lora-r8", "top"),
+        "full-ft": single_shot("full-ft", "top"),
     }
+
+
+def check_entries(entries: list[Entry], seed: int, overrides: dict[str, Any] | None) -> None:
+    """Resolve every setting and build every task before the first run, so an hour-long suite cannot fail
+    on its last task's typo or missing consent after the others ran."""
+    from .plugins import find_task
+
+    for entry in entries:
+        configs = method_configs(entry, seed, overrides)
+        for method, config in configs.items():
+            try:
+                find_task(entry.plugin, entry.task)(config.task_options)
+            except ConfigError as error:
+                others = sorted({e.plugin for e in entries} - {entry.plugin})
+                hint = f" (or leave it out: --plugins {' '.join(others)})" if others else ""
+                raise ConfigError(f"{entry.label} ({method}): {error}{hint}") from None
 
 
 def run_entry(entry: Entry, methods: tuple[str, ...], seed: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -103,27 +140,48 @@ def run_entry(entry: Entry, methods: tuple[str, ...], seed: int, overrides: dict
     report = boost(rotate)
     results["boost-rotate"] = summarise(report, time.perf_counter() - started)
     results["zero-shot"] = {"final_eval_accuracy": report["base_eval_accuracy"], "trainable_params": 0,
-                            "total_trainable_params": 0, "final_rank": 0, "seconds": 0.0, "curve": [], "ranks": []}
+                            "total_trainable_params": 0, "final_rank": 0, "rounds": 0, "rounds_merged": 0,
+                            "seconds": 0.0, "curve": [], "ranks": []}
     budget = per_round * max(1, len(report["rounds"]))
+
+    def with_budget(config: RunConfig) -> RunConfig:
+        return dataclasses.replace(config, objective_options={**config.objective_options, "steps": budget})
 
     if "boost-top" in methods:
         started = time.perf_counter()
         results["boost-top"] = summarise(boost(configs["boost-top"]), time.perf_counter() - started)
     if "tinylora" in methods:
-        single = dataclasses.replace(configs["tinylora"], objective_options={**rotate.objective_options, "steps": budget})
         started = time.perf_counter()
-        results["tinylora"] = summarise(boost(single), time.perf_counter() - started)
+        results["tinylora"] = summarise(boost(with_budget(configs["tinylora"])), time.perf_counter() - started)
     for method, kind in (("lora-r8", "lora"), ("full-ft", "full")):
         if method in methods:
-            record = train_single_shot(rotate, kind, steps=budget)
+            record = train_single_shot(configs[method], kind, steps=budget)
             results[method] = {
                 "final_eval_accuracy": record["final_eval_accuracy"],
                 "trainable_params": record["trainable_params"],
                 "total_trainable_params": record["total_trainable_params"],
                 "final_rank": max(record["effective_rank"].values(), default=0),
+                "rounds": 1, "rounds_merged": 1,
                 "seconds": record["seconds"], "curve": [], "ranks": [],
+                "lr": learning_rate(configs[method]),
             }
+    for method in ("boost-rotate", "boost-top", "tinylora"):
+        if method in results:
+            results[method]["lr"] = learning_rate(configs[method])
+    from .plugins import find_task
+
+    published = (getattr(find_task(entry.plugin, entry.task), "reference_results", {}) or {}).get(entry.preset, {})
+    for method, value in published.items():
+        if method in results:
+            results[method]["paper"] = value
     return {method: results[method] for method in METHODS if method in results and method in methods}
+
+
+def learning_rate(config: RunConfig) -> float | None:
+    from .plugins import find_objective, find_task
+
+    objective = config.objective or find_task(config.plugin, config.task).default_objective
+    return config.objective_options.get("lr", find_objective(objective).default_options.get("lr"))
 
 
 def summarise(report: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -133,6 +191,9 @@ def summarise(report: dict[str, Any], seconds: float) -> dict[str, Any]:
         "trainable_params": rounds[0]["trainable_params"] if rounds else 0,
         "total_trainable_params": report["total_trainable_params"],
         "final_rank": max(rounds[-1]["effective_rank"].values(), default=0) if rounds else 0,
+        "rounds": len(rounds),
+        # a line search that picks step 0 trains a round but merges nothing: it adds no rank
+        "rounds_merged": sum(1 for r in rounds if r.get("step_size", 1.0) != 0),
         "seconds": seconds,
         "curve": [report["base_eval_accuracy"]] + [r["eval_accuracy"] for r in rounds],
         "ranks": [0] + [max(r["effective_rank"].values(), default=0) for r in rounds],
@@ -172,18 +233,24 @@ def markdown(suite: str, results: dict[str, dict[str, Any]], env: dict[str, Any]
         f"- machine: {env['machine']}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
         "",
-        "Held-out accuracy after training; parameters trained per round and in total; final effective rank",
-        "(numerical rank of W - W0, largest over target modules); wall time.",
+        "Held-out accuracy after training (the task's headline metric); parameters trained per round and in total;",
+        "rounds run and, in brackets, merged (a line search may merge a round at step 0, which adds no rank);",
+        "final effective rank (numerical rank of W - W0, largest over target modules); learning rate; wall time.",
+        "All methods of a task share its splits, seed, objective and optimizer steps in total.",
         "",
-        "| task | method | held-out accuracy | params / round | params total | final rank | seconds |",
-        "|---|---|---|---|---|---|---|",
     ]
+    published = any("paper" in row for methods in results.values() for row in methods.values())
+    header = ["task", "method", "held-out accuracy", *(["paper"] if published else []), "params / round",
+              "params total", "rounds (merged)", "final rank", "lr", "seconds"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, methods in results.items():
         for method, row in methods.items():
-            lines.append(
-                f"| {label} | {method} | {row['final_eval_accuracy']:.3f} | {row['trainable_params']:,} | "
-                f"{row['total_trainable_params']:,} | {row['final_rank']} | {row['seconds']:.0f} |"
-            )
+            paper = [f"{row['paper']:.3f}" if "paper" in row else ""] if published else []
+            cells = [label, method, f"{row['final_eval_accuracy']:.3f}", *paper, f"{row['trainable_params']:,}",
+                     f"{row['total_trainable_params']:,}", f"{row['rounds']} ({row['rounds_merged']})",
+                     str(row["final_rank"]), "" if row.get("lr") is None else format(row["lr"], "g"),
+                     f"{row['seconds']:.0f}"]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -224,6 +291,7 @@ def run_suite(
     seed: int = 0,
     overrides: dict[str, Any] | None = None,
     dry_run: bool = False,
+    resume: bool = False,
     results_file: Path | None = None,
     command: str = "",
 ) -> dict[str, Any]:
@@ -234,14 +302,40 @@ def run_suite(
     entries = suite_entries(suite, plugins)
     if dry_run:
         return {e.label: {m: c.to_dict() for m, c in method_configs(e, seed, overrides).items()} for e in entries}
+    check_entries(entries, seed, overrides)
     out.mkdir(parents=True, exist_ok=True)
-    results = {entry.label: run_entry(entry, methods, seed, overrides) for entry in entries}
     env = environment(command or f"boostlora bench --suite {suite}")
-    (out / f"suite-{suite}.json").write_text(json.dumps({"environment": env, "results": results}, indent=2) + "\n")
-    table = markdown(suite, results, env)
-    (out / f"RESULTS-{suite}.md").write_text(table)
-    if results_file is not None:
-        results_file.write_text(table)
+    saved = out / f"suite-{suite}.json"
+    results: dict[str, Any] = {}
+    if resume and saved.exists():
+        finished = json.loads(saved.read_text())["results"]
+        results = {e.label: finished[e.label] for e in entries if e.label in finished}
+    for entry in entries:
+        if entry.label not in results:
+            results[entry.label] = run_entry(entry, methods, seed, overrides)
+            # saved after every task: an interrupted suite keeps what it finished (``--resume`` skips it)
+            write_json(saved, {"environment": env, "results": results})
+    results = {e.label: results[e.label] for e in entries}
+    plots = {}
     for label, rows in results.items():
-        plot_entry(label, rows, out / (label.replace("/", "-").replace(" ", "_").replace("(", "").replace(")", "") + ".png"))
+        name = label.replace("/", "-").replace(" ", "_").replace("(", "").replace(")", "") + ".png"
+        if plot_entry(label, rows, out / name):
+            plots[label] = name
+    table = markdown(suite, results, env)
+    (out / f"RESULTS-{suite}.md").write_text(table + figures(plots, ""))
+    if results_file is not None:
+        # the committed table carries its plots beside it, in plots/, so it renders on its own
+        folder = results_file.parent / "plots"
+        if plots:
+            folder.mkdir(parents=True, exist_ok=True)
+        for name in plots.values():
+            shutil.copyfile(out / name, folder / f"{suite}-{name}")
+        results_file.write_text(table + figures({k: f"{suite}-{v}" for k, v in plots.items()}, "plots/"))
     return results
+
+
+def figures(plots: dict[str, str], prefix: str) -> str:
+    """Markdown image links: held-out metric per round (top vs rotate), rank per round, metric vs parameters."""
+    if not plots:
+        return ""
+    return "\n" + "\n".join(f"![{label}]({prefix}{name})" for label, name in plots.items()) + "\n"

@@ -40,13 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("plugins", help="list installed plugins, their tasks and objectives")
 
     bench = commands.add_parser("bench", help="every task under every method, side by side (see boostlora.bench)")
-    bench.add_argument("--suite", default="cpu", help="cpu (offline, CPU-sized) or paper (GPU and hub)")
+    bench.add_argument("--suite", default="cpu",
+                       help="cpu (offline, CPU-sized), paper (GPU and hub) or speed (cost measurements in benchmarks/)")
     bench.add_argument("--out", type=Path, default=Path("runs/bench"), help="where JSON, tables and plots go")
-    bench.add_argument("--plugins", nargs="+", help="only these plugins")
+    bench.add_argument("--plugins", nargs="+", help="only these plugins (speed suite: only these scripts)")
     bench.add_argument("--methods", nargs="+", help="only these methods (boost-rotate always runs)")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--results", type=Path, help="also write the Markdown table here (benchmarks/RESULTS.md)")
     bench.add_argument("--dry-run", action="store_true", help="resolve every setting of every run, train nothing")
+    bench.add_argument("--resume", action="store_true", help="keep the tasks an interrupted suite finished in --out")
 
     export = commands.add_parser("export", help="write a run's cumulative update as a peft LoRA adapter")
     export.add_argument("run_dir", type=Path)
@@ -148,10 +150,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from .bench import METHODS, run_suite
 
+    command = "boostlora " + " ".join(sys.argv[1:])
+    if args.suite == "speed":
+        from .speed import run_speed_suite
+
+        if args.dry_run or args.methods:
+            raise ConfigError("the speed suite has no methods and no dry run")
+        run_speed_suite(args.out, results_file=args.results, command=command, only=args.plugins)
+        print((args.out / "RESULTS-speed.md").read_text())
+        return 0
     methods = tuple(args.methods) if args.methods else METHODS
     results = run_suite(
         args.suite, args.out, plugins=args.plugins, methods=methods, seed=args.seed, dry_run=args.dry_run,
-        results_file=args.results, command="boostlora " + " ".join(sys.argv[1:]),
+        resume=args.resume,
+        results_file=args.results, command=command,
     )
     if args.dry_run:
         print(json.dumps(results, indent=2, default=str))

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import MergeError
+from .errors import ConfigError, MergeError
 
 
 def init_from_env() -> None:
@@ -27,6 +27,26 @@ def init_from_env() -> None:
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+
+SHARDED_ENGINES = {"ACCELERATE_USE_FSDP": "FSDP", "ACCELERATE_USE_DEEPSPEED": "DeepSpeed"}
+
+
+def refuse_sharded_engines(environ: dict[str, str] | None = None) -> None:
+    """Stop before loading anything when ``accelerate launch`` was given an FSDP or DeepSpeed config.
+
+    A round's merge writes whole weight matrices on every rank and checks them bit for bit; with parameters
+    sharded across ranks there is no whole matrix to write, and TRL would hand our round-sized optimizer to an
+    engine that wants to own it. Data parallelism (DDP) is what a round of tens of trainable numbers needs.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    for variable, engine in SHARDED_ENGINES.items():
+        if environ.get(variable, "").lower() in ("1", "true", "yes"):
+            raise ConfigError(
+                f"{engine} is not supported ({variable} is set by the accelerate config): rounds merge whole weight "
+                "matrices on every rank. Launch with data parallelism instead, e.g. `accelerate launch --multi_gpu "
+                "--num_processes N -m boostlora run ...` or `torchrun --nproc-per-node N -m boostlora run ...`"
+            )
 
 
 def world_size() -> int:

@@ -107,6 +107,7 @@ def resolve_device(name: str) -> torch.device:
 
 def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) BoostLoRA as ``config`` describes; return the report that is also written to ``run_dir``."""
+    distributed.refuse_sharded_engines()
     distributed.init_from_env()
     run = start_run(config, run_dir, resume=resume)
     if distributed.is_main():

@@ -87,6 +87,12 @@ class Task(ABC):
     #: Named run settings (``--preset NAME``): mappings of RunConfig fields such as ``r``, ``objective_options``
     #: or ``task_options``. A preset called ``default`` applies when the run names none.
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: Per-method settings for ``boostlora bench``, keyed by preset then method (``lora-r8``, ``full-ft``, ...),
+    #: merged over that preset for that method only. Baselines with millions of trainable numbers need a far
+    #: smaller learning rate than a round of tens; a fair comparison gives each method its own.
+    baseline_settings: ClassVar[Mapping[str, Mapping[str, Mapping[str, Any]]]] = {}
+    #: Published numbers to print beside ours in benchmark tables, keyed by preset then method.
+    reference_results: ClassVar[Mapping[str, Mapping[str, float]]] = {}
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         options = dict(options or {})

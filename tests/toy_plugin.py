@@ -42,6 +42,8 @@ class ToyTask(Task):
     default_objective = "cross_entropy"
     default_options = {"n_train": 512, "n_eval": 256, "teacher_rank": 6, "strength": 2.5, "model_seed": 0}
     presets = {"default": {"max_rounds": 3}, "long": {"max_rounds": 5}}
+    baseline_settings = {"default": {"full-ft": {"objective_options": {"lr": 0.01}}}}
+    reference_results = {"default": {"boost-rotate": 0.75}}
 
     def load_model(self, model: str, device: torch.device) -> nn.Module:
         if model != "toy-net":

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from .. import distributed
 from ..errors import ConfigError
 from ..generation import render_prompt
 from ..task import GenerativeTask, Task
@@ -86,13 +87,23 @@ def _dynamic_sampling_trainer(base: type) -> type:
             groups = advantages.view(-1, self.num_generations)
             keep_group = groups.abs().amax(dim=1) > 0
             self.kept_fractions.append(keep_group.float().mean().item())
-            if keep_group.all() or not keep_group.any():
-                return out  # nothing to drop, or nothing left (the step then has zero gradient)
-            keep = keep_group.repeat_interleave(self.num_generations)
-            for key, value in list(out.items()):
-                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == rows:
-                    out[key] = value[keep]
-            out["num_items_in_batch"] = out["completion_mask"].sum()
+            # nothing to drop, or nothing left (this process's share then adds zero gradient): keep the rows
+            if keep_group.any() and not keep_group.all():
+                keep = keep_group.repeat_interleave(self.num_generations)
+                if self.accelerator.num_processes == 1:
+                    for key, value in list(out.items()):
+                        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == rows:
+                            out[key] = value[keep]
+                else:
+                    # TRL gathers per-row tensors across processes, which needs equal row counts on every rank:
+                    # mask the dropped completions out of the loss and its token count instead of removing them
+                    for key in ("completion_mask", "tool_mask"):
+                        if key in out:
+                            out[key] = out[key] * keep.unsqueeze(1).to(out[key].dtype)
+            # TRL normalises the loss by the tokens of the whole generation batch, summed over processes. Every
+            # process gathers every step, whatever it dropped: a collective skipped by one rank deadlocks the rest.
+            mask = out["completion_mask"] if "tool_mask" not in out else out["completion_mask"] * out["tool_mask"]
+            out["num_items_in_batch"] = self.accelerator.gather(mask.sum()).sum()
             return out
 
     return DynamicSamplingGRPOTrainer
@@ -120,6 +131,10 @@ class GRPO(Objective):
         "schedule": "constant",
         "max_grad_norm": 1.0,
         "gradient_checkpointing": False,
+        "generation_backend": "transformers",  # or vllm (GPU, `pip install 'boostlora[vllm]'`): TRL samples through it
+        "vllm_mode": "colocate",  # colocate (vLLM inside each training process) or server (`trl vllm-serve`)
+        "vllm_gpu_memory_utilization": 0.3,  # colocate only
+        "vllm_server_base_url": None,  # server only, e.g. http://localhost:8000
     }
 
     def __init__(self, options: Any = None) -> None:
@@ -136,12 +151,34 @@ class GRPO(Objective):
             raise ConfigError(f"objective_options.temperature must be positive, got {o['temperature']!r}")
         if o["beta"] < 0:
             raise ConfigError(f"objective_options.beta must be non-negative, got {o['beta']!r}")
+        if o["generation_backend"] not in ("transformers", "vllm"):
+            raise ConfigError(f"objective_options.generation_backend must be transformers or vllm, got {o['generation_backend']!r}")
+        if o["vllm_mode"] not in ("colocate", "server"):
+            raise ConfigError(f"objective_options.vllm_mode must be colocate or server, got {o['vllm_mode']!r}")
+        if o["generation_backend"] == "vllm":
+            require_vllm("objective_options.generation_backend=vllm")
+
+    def check_processes(self, processes: int) -> None:
+        """Refuse, before the first round, a step that cannot be split into whole prompt groups per process.
+
+        ``prompts_per_step`` is the step's global batch, as in a one-process run, so N processes reproduce the
+        same step; each takes ``prompts_per_step / N`` prompts with all their ``num_generations`` samples (the
+        advantages and the dropping of zero-variance groups are per group, so a group must not straddle ranks).
+        """
+        per_step = self.options["prompts_per_step"]
+        if per_step % processes:
+            raise ConfigError(
+                f"objective_options.prompts_per_step={per_step} cannot be split over {processes} processes: each takes "
+                f"whole prompt groups (num_generations={self.options['num_generations']} samples each), so "
+                f"prompts_per_step must be a multiple of the process count"
+            )
 
     def check(self, task: Task) -> None:
         require_capability(self.name, task, GenerativeTask, "generates text (prompt, reward and a tokenizer)")
+        self.check_processes(distributed.world_size())
 
     def train(self, ctx: RoundContext) -> TrainResult:
-        from datasets import Dataset
+        from datasets import Dataset, concatenate_datasets
         from transformers import TrainerCallback
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
         from trl import GRPOConfig, GRPOTrainer
@@ -167,7 +204,11 @@ class GRPO(Objective):
             return [float(task.reward(examples[i], completion_text(c))) for i, c in zip(example_index, completions)]  # type: ignore[attr-defined]
 
         reward.__name__ = f"{task.name}_reward"
-        prompts_per_step = min(o["prompts_per_step"], len(examples))
+        processes = distributed.world_size()
+        # a failure set smaller than the step: fewest whole groups per process that still cover it
+        prompts_per_step = min(o["prompts_per_step"], -(-len(examples) // processes) * processes)
+        if len(dataset) < prompts_per_step:  # TRL's sampler needs a whole step's worth of rows
+            dataset = concatenate_datasets([dataset] * -(-prompts_per_step // len(dataset)))
         lr = o["lr"] * o["lr_decay"] ** ctx.round
         optimizer = torch.optim.AdamW(ctx.trainable, lr=lr, weight_decay=0.0)
         scheduler = warmup_schedule(optimizer, o["warmup_steps"], o["steps"], o["schedule"])
@@ -184,7 +225,7 @@ class GRPO(Objective):
                 disable_tqdm=True,
                 max_steps=o["steps"],
                 learning_rate=lr,
-                per_device_train_batch_size=prompts_per_step * o["num_generations"],
+                per_device_train_batch_size=prompts_per_step // processes * o["num_generations"],
                 gradient_accumulation_steps=1,
                 num_generations=o["num_generations"],
                 max_completion_length=o["max_completion_length"],
@@ -201,6 +242,7 @@ class GRPO(Objective):
                 fp16=False,
                 remove_unused_columns=False,
                 dataloader_num_workers=0,
+                **vllm_arguments(o),
             )
             trainer = trainer_cls(
                 model=ctx.model,
@@ -222,6 +264,29 @@ class GRPO(Objective):
         _drop_reference_adapter(ctx.model, round_adapter)
         ctx.model.eval()
         return TrainResult(steps=steps, losses=[float(r.get("loss", 0.0)) for r in history], metrics=_summary(history, kept, lr))
+
+
+def require_vllm(setting: str) -> None:
+    """One clear message instead of an ImportError deep inside TRL."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError(f"{setting} needs vLLM, which is not installed: pip install 'boostlora[vllm]' (Linux, CUDA GPU)")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"{setting} needs a CUDA GPU; vLLM does not generate on CPU")
+
+
+def vllm_arguments(o: dict[str, Any]) -> dict[str, Any]:
+    """GRPOConfig fields for TRL's vLLM path. TRL pushes the policy's weights (the merged model plus the round's
+    adapter, merged on the fly) to vLLM before it samples, so every round samples from the current model."""
+    if o["generation_backend"] != "vllm":
+        return {"use_vllm": False}
+    arguments: dict[str, Any] = {"use_vllm": True, "vllm_mode": o["vllm_mode"]}
+    if o["vllm_mode"] == "colocate":
+        arguments["vllm_gpu_memory_utilization"] = o["vllm_gpu_memory_utilization"]
+    elif o["vllm_server_base_url"]:
+        arguments["vllm_server_base_url"] = o["vllm_server_base_url"]
+    return arguments
 
 
 def _train_only(ctx: RoundContext) -> None:

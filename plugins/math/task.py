@@ -18,7 +18,7 @@ from boostlora.generation import generate
 
 from . import oracle
 from .data import MathExample, drop_overlap, load_examples
-from .presets import DEFAULT_TASK, PRESETS
+from .presets import BASELINES, DEFAULT_TASK, PRESETS
 from .prompts import build_messages
 
 ANSWER_FORMATS = ("auto", "numeric", "latex")
@@ -54,6 +54,12 @@ class MathTask(Task):
         "verify_timeout": 5,  # seconds math-verify may spend on one answer
     }
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = PRESETS
+    baseline_settings: ClassVar[Mapping[str, Mapping[str, Mapping[str, Any]]]] = BASELINES
+    #: The paper's Qwen2.5-3B-Instruct numbers (PAPER.md), printed beside ours by `boostlora bench --suite paper`.
+    reference_results: ClassVar[Mapping[str, Mapping[str, float]]] = {
+        "paper-gsm8k": {"boost-rotate": 0.891, "full-ft": 0.870},
+        "paper-math500": {"boost-rotate": 0.688},
+    }
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)

@@ -112,11 +112,59 @@ def test_completion_text_accepts_both_trl_shapes():
     assert completion_text([{"role": "assistant", "content": "#### 7"}]) == "#### 7"
 
 
+class FakeAccelerator:
+    """Stands in for accelerate: ``processes`` ranks that all hold the same tokens."""
+
+    def __init__(self, processes: int) -> None:
+        self.num_processes = processes
+        self.gathered = 0
+
+    def gather(self, tensor):
+        self.gathered += 1
+        return tensor.reshape(1).repeat(self.num_processes)
+
+
+def _fake_trainer(processes: int):
+    from boostlora.objectives.grpo import _dynamic_sampling_trainer
+
+    class FakeTrainer:
+        num_generations = 2
+        accelerator = FakeAccelerator(processes)
+
+        def _generate_and_score_completions(self, inputs):
+            return {
+                "prompt_ids": torch.arange(6).view(6, 1),
+                "completion_mask": torch.tensor([[1, 1], [1, 0], [1, 1], [1, 1], [1, 0], [0, 0]]),
+                "advantages": torch.tensor([0.7, -0.7, 0.0, 0.0, 1.0, -1.0]),  # group 2 all-equal rewards
+                "num_items_in_batch": torch.tensor(16),
+            }
+
+    trainer = _dynamic_sampling_trainer(FakeTrainer)()
+    trainer.kept_fractions = []
+    return trainer
+
+
+def test_dynamic_sampling_under_several_processes_masks_instead_of_dropping():
+    trainer = _fake_trainer(processes=2)
+    out = trainer._generate_and_score_completions(None)
+    assert out["prompt_ids"].flatten().tolist() == list(range(6))  # equal row counts on every rank
+    assert out["completion_mask"].tolist() == [[1, 1], [1, 0], [0, 0], [0, 0], [1, 0], [0, 0]]
+    assert int(out["num_items_in_batch"]) == 2 * 4 and trainer.accelerator.gathered == 1  # summed over ranks
+
+
+def test_dynamic_sampling_gathers_every_step_even_with_nothing_to_drop():
+    trainer = _fake_trainer(processes=2)
+    trainer.num_generations = 3  # groups (0.7,-0.7,0) and (0,1,-1): both have variance
+    out = trainer._generate_and_score_completions(None)
+    assert trainer.accelerator.gathered == 1 and out["prompt_ids"].numel() == 6
+
+
 def test_dynamic_sampling_drops_zero_variance_groups():
     from boostlora.objectives.grpo import _dynamic_sampling_trainer
 
     class FakeTrainer:
         num_generations = 2
+        accelerator = FakeAccelerator(1)
 
         def _generate_and_score_completions(self, inputs):
             return {
