@@ -158,9 +158,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-# Learning rates of the benchmark's many-parameter baselines (TinyLoRA's 1e-3 would wreck them). Common values
-# for GRPO/SFT on small instruct models, not swept here: LoRA 1e-4, full fine-tuning 1e-5.
+# Learning rates of the benchmark's many-parameter baselines (TinyLoRA's 1e-3 would wreck full fine-tuning).
+# bench-cpu LoRA: held-out accuracy 0.289 / 0.470 / 0.530 at 1e-4 / 3e-4 / 1e-3 after the suite's 12 steps, so
+# 1e-3 (chosen on held-out data, which favours the baseline). Full fine-tuning 1e-5 and the paper presets' values
+# are common ones, not swept.
 BASELINES: dict[str, dict[str, dict[str, Any]]] = {
-    preset: {"lora-r8": {"objective_options": {"lr": 1e-4}}, "full-ft": {"objective_options": {"lr": 1e-5}}}
-    for preset in ("bench-cpu", "paper-gsm8k", "paper-math500")
+    "bench-cpu": {"lora-r8": {"objective_options": {"lr": 1e-3}}, "full-ft": {"objective_options": {"lr": 1e-5}}},
+    **{preset: {"lora-r8": {"objective_options": {"lr": 1e-4}}, "full-ft": {"objective_options": {"lr": 1e-5}}}
+       for preset in ("paper-gsm8k", "paper-math500")},
 }
