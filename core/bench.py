@@ -29,7 +29,7 @@ from .checkpoint import write_json
 from .config import RunConfig, build_config, merge_settings
 from .errors import ConfigError
 from .loop import boost
-from .plugins import collect
+from .plugins import collect, find_objective, find_task
 
 METHODS = ("zero-shot", "tinylora", "boost-top", "boost-rotate", "lora-r8", "full-ft")
 SUITES = ("cpu", "paper")
@@ -76,11 +76,9 @@ def method_configs(entry: Entry, seed: int, overrides: dict[str, Any] | None = N
     that to the rounds rotate actually ran when it stops early. A task's ``baseline_settings`` for this
     preset and method are merged last, before the command line's overrides.
     """
-    from .plugins import find_objective, find_task
-
     cls = find_task(entry.plugin, entry.task)
     preset = merge_settings({"plugin": entry.plugin, "task": entry.task}, cls.presets[entry.preset], entry.preset)
-    per_method = dict((getattr(cls, "baseline_settings", {}) or {}).get(entry.preset, {}))
+    per_method = dict(cls.baseline_settings.get(entry.preset, {}))
     unknown = sorted(set(per_method) - set(METHODS))
     if unknown:
         raise ConfigError(f"{entry.label}: baseline_settings name unknown method(s) {', '.join(unknown)}")
@@ -116,11 +114,12 @@ def method_configs(entry: Entry, seed: int, overrides: dict[str, Any] | None = N
 def check_entries(entries: list[Entry], seed: int, overrides: dict[str, Any] | None) -> None:
     """Resolve every setting and build every task before the first run, so an hour-long suite cannot fail
     on its last task's typo or missing consent after the others ran."""
-    from .plugins import find_task
-
     for entry in entries:
-        configs = method_configs(entry, seed, overrides)
-        for method, config in configs.items():
+        built: list[dict[str, Any]] = []
+        for method, config in method_configs(entry, seed, overrides).items():
+            if config.task_options in built:
+                continue  # methods mostly share a task's options: build each distinct task once
+            built.append(config.task_options)
             try:
                 find_task(entry.plugin, entry.task)(config.task_options)
             except ConfigError as error:
@@ -168,9 +167,7 @@ def run_entry(entry: Entry, methods: tuple[str, ...], seed: int, overrides: dict
     for method in ("boost-rotate", "boost-top", "tinylora"):
         if method in results:
             results[method]["lr"] = learning_rate(configs[method])
-    from .plugins import find_task
-
-    published = (getattr(find_task(entry.plugin, entry.task), "reference_results", {}) or {}).get(entry.preset, {})
+    published = find_task(entry.plugin, entry.task).reference_results.get(entry.preset, {})
     for method, value in published.items():
         if method in results:
             results[method]["paper"] = value
@@ -178,8 +175,6 @@ def run_entry(entry: Entry, methods: tuple[str, ...], seed: int, overrides: dict
 
 
 def learning_rate(config: RunConfig) -> float | None:
-    from .plugins import find_objective, find_task
-
     objective = config.objective or find_task(config.plugin, config.task).default_objective
     return config.objective_options.get("lr", find_objective(objective).default_options.get("lr"))
 

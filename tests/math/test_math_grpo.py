@@ -160,22 +160,7 @@ def test_dynamic_sampling_gathers_every_step_even_with_nothing_to_drop():
 
 
 def test_dynamic_sampling_drops_zero_variance_groups():
-    from boostlora.objectives.grpo import _dynamic_sampling_trainer
-
-    class FakeTrainer:
-        num_generations = 2
-        accelerator = FakeAccelerator(1)
-
-        def _generate_and_score_completions(self, inputs):
-            return {
-                "prompt_ids": torch.arange(6).view(6, 1),
-                "completion_mask": torch.tensor([[1, 1], [1, 0], [1, 1], [1, 1], [1, 0], [0, 0]]),
-                "advantages": torch.tensor([0.7, -0.7, 0.0, 0.0, 1.0, -1.0]),  # group 2 all-equal rewards
-                "num_items_in_batch": torch.tensor(8),
-            }
-
-    trainer = _dynamic_sampling_trainer(FakeTrainer)()
-    trainer.kept_fractions = []
+    trainer = _fake_trainer(processes=1)
     out = trainer._generate_and_score_completions(None)
     assert out["prompt_ids"].flatten().tolist() == [0, 1, 4, 5]
     assert out["advantages"].tolist() == pytest.approx([0.7, -0.7, 1.0, -1.0])
