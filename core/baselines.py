@@ -20,6 +20,7 @@ from .loop import resolve_device
 from .merge import numerical_rank
 from .objectives.base import RoundContext
 from .plugins import find_objective, find_task
+from .splits import evaluation_splits
 
 Baseline = Literal["lora", "full"]
 
@@ -33,7 +34,7 @@ def train_single_shot(config: RunConfig, method: Baseline, *, steps: int, lora_r
     objective.check(task)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    splits = task.load_splits(config.seed)
+    splits = evaluation_splits(task.load_splits(config.seed), config.evaluate_on, config.validation_fraction, config.seed)
     model = task.load_model(config.model or task.default_model, device)
     model.requires_grad_(False)
     targets = resolve_targets(model, config.targets or list(task.default_targets))
@@ -76,6 +77,7 @@ def train_single_shot(config: RunConfig, method: Baseline, *, steps: int, lora_r
         "base_eval_accuracy": base.accuracy,
         "final_eval_accuracy": held_out.accuracy,
         "eval_metrics": held_out.metrics,
+        "eval_verdicts": [int(bool(v.correct)) for v in held_out.verdicts],
         "trainable_params": count,
         # a head the task fitted in prepare counts too; full fine-tuning already trains it among all parameters
         "total_trainable_params": count + (fitted if method == "lora" else 0),

@@ -45,10 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path, default=Path("runs/bench"), help="where JSON, tables and plots go")
     bench.add_argument("--plugins", nargs="+", help="only these plugins (speed suite: only these scripts)")
     bench.add_argument("--methods", nargs="+", help="only these methods (boost-rotate always runs)")
-    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                       help="seeds every method runs under (cpu suite: 0 1 2 3 4; paper: 0)")
+    bench.add_argument("--seed", type=int, help="a single seed (same as --seeds SEED)")
+    bench.add_argument("--extensions", type=int, nargs="+", metavar="M",
+                       help="step multiples for the extended-training rows, including 1 (cpu suite: 1 2 4)")
     bench.add_argument("--results", type=Path, help="also write the Markdown table here (benchmarks/RESULTS.md)")
     bench.add_argument("--dry-run", action="store_true", help="resolve every setting of every run, train nothing")
-    bench.add_argument("--resume", action="store_true", help="keep the tasks an interrupted suite finished in --out")
+    bench.add_argument("--resume", action="store_true", help="keep the runs an interrupted suite finished in --out")
+    bench.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                       help="settings for every run, e.g. evaluate_on=validation objective_options.steps=6")
 
     export = commands.add_parser("export", help="write a run's cumulative update as a peft LoRA adapter")
     export.add_argument("run_dir", type=Path)
@@ -160,9 +166,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print((args.out / "RESULTS-speed.md").read_text())
         return 0
     methods = tuple(args.methods) if args.methods else METHODS
+    overrides = dict(parse_override(item) for item in args.overrides)
     results = run_suite(
-        args.suite, args.out, plugins=args.plugins, methods=methods, seed=args.seed, dry_run=args.dry_run,
-        resume=args.resume,
+        args.suite, args.out, plugins=args.plugins, methods=methods, seed=args.seed, seeds=args.seeds,
+        extensions=args.extensions, overrides=overrides or None, dry_run=args.dry_run, resume=args.resume,
         results_file=args.results, command=command,
     )
     if args.dry_run:
@@ -184,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # KEY=VALUE overrides may come after options (`run --out DIR max_rounds=8`); anything else is a typo.
-    unknown = [item for item in extra if args.command != "run" or item.startswith("-") or "=" not in item]
+    unknown = [item for item in extra if args.command not in ("run", "bench") or item.startswith("-") or "=" not in item]
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if extra:

@@ -77,13 +77,24 @@ class RunConfig:
     objective: str | None = field(default=None, metadata={"help": "weak-learner trainer; the task's default if unset"})
     objective_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "options of the objective"})
     task_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "options of the task"})
+    evaluate_on: Literal["held-out", "validation"] = field(
+        default="held-out",
+        metadata={"help": "held-out: measure on the task's held-out split; validation: carve validation_fraction "
+                  "of the train split (seeded), train on the rest and measure there, to choose settings "
+                  "without touching the held-out split"},
+    )
+    validation_fraction: float = field(
+        default=0.25, metadata={"help": "share of the train split carved out when evaluate_on=validation"}
+    )
     seed: int = field(default=0, metadata={"help": "seed for data, projections and training"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     threads: int | None = field(
         default=None, metadata={"help": "torch CPU threads for the run (unset: torch's default); 1 suits tiny models"}
     )
-    svd: Literal["auto", "full", "lowrank"] = field(
-        default="auto", metadata={"help": "how the one-time SVD is computed; auto picks truncated when cheaper"}
+    svd: Literal["full", "lowrank"] = field(
+        default="full",
+        metadata={"help": "how the one-time SVD is computed: full (exact, the default) or lowrank (randomized, "
+                  "kept per module only when its singular triplets pass a residual check, else exact)"},
     )
     merge_tolerance: float = field(
         default=1e-4, metadata={"help": "largest relative gap allowed between adapted and merged layer outputs"}
@@ -102,6 +113,8 @@ class RunConfig:
             raise ConfigError(f"patience must be at least 1 (or unset), got {self.patience}")
         if not 0.0 <= self.weight_tying <= 1.0:
             raise ConfigError(f"weight_tying must be between 0 and 1, got {self.weight_tying}")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError(f"validation_fraction must be between 0 and 1, got {self.validation_fraction}")
         if self.replay_fraction < 0:
             raise ConfigError(f"replay_fraction must be non-negative, got {self.replay_fraction}")
         if self.targets is not None and not self.targets:

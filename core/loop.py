@@ -34,6 +34,7 @@ from .merge import RankLedger, merge_round, replay_round
 from .objectives.base import Objective, RoundContext
 from .plugins import find_objective, find_task, pm
 from .report import RoundRecord, format_table, table_row
+from .splits import evaluation_splits
 from .subspace import SubspaceAllocator, check_capacity
 from .task import Evaluation, Splits, Task
 
@@ -149,7 +150,7 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    splits = task.load_splits(config.seed)
+    splits = evaluation_splits(task.load_splits(config.seed), config.evaluate_on, config.validation_fraction, config.seed)
     if len(splits.train) == 0:
         raise DataError(f"task '{task.name}' produced an empty training split: nothing to boost on")
     if len(splits.eval) == 0:
@@ -270,6 +271,9 @@ def boosting_round(run: Run) -> None:
         seconds_eval_train=round(eval_seconds, 3),
         seconds_merge=round(merge_seconds, 3),
     ).to_dict()
+    # item-level verdicts on the evaluation split: paired comparisons between methods (same seed, same items)
+    # are recomputed from these without rerunning anything
+    record["eval_verdicts"] = item_verdicts(held_out)
     if digest is not None:
         record["weights_sha256"] = digest
     run.report["rounds"].append(record)
@@ -338,11 +342,19 @@ def new_report(config: RunConfig, task: Task, model_name: str, targets: list[str
         "objective": config.objective or task.default_objective,
         "seed": config.seed,
         "targets": targets,
+        "evaluate_on": config.evaluate_on,
+        "n_eval": len(base.verdicts),
         "base_eval_accuracy": base.accuracy,
         "base_eval_metrics": base.metrics,
+        "base_eval_verdicts": item_verdicts(base),
         "rounds": [],
         "stop_reason": None,
     }
+
+
+def item_verdicts(evaluation: Evaluation) -> list[int]:
+    """1 where the example was judged correct, 0 where not, in the split's order."""
+    return [int(bool(v.correct)) for v in evaluation.verdicts]
 
 
 def save(run: Run) -> None:

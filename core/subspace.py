@@ -4,13 +4,22 @@ ROTATE gives round k the singular directions [k*r, (k+1)*r) of the ORIGINAL weig
 are mutually orthogonal, so K rounds build an update of rank K*r while each round trains only u numbers.
 TOP gives every round [0, r): TinyLoRA repeated, whose total update never exceeds rank r (the paper's contrast).
 
-Only the components a run can use are computed (max_rounds*r for rotate, r for top), with a randomized
-truncated SVD when that is much cheaper than a full one, and they are cached in the run directory so a resumed
-run reuses the exact same bases: a resumed run must replay bit-identical merges.
+The blocks must be the exact ones: rotate's claim is about *these* directions, and a randomized truncated SVD
+returns lower blocks that can be nearly unrelated to the true ones when neighbouring singular values are close
+(measured on SmolLM2-135M: cosines of 0.05-0.08 between randomized and exact blocks 2 and 3). So the default is a
+full LAPACK SVD (``svd='full'``), sliced to the components a run can use, with a deterministic sign convention:
+the leading blocks are the same bits whatever ``max_rounds`` or ``strategy`` is, so a longer run extends a shorter
+one and top's block is rotate's block 0. ``svd='lowrank'`` (randomized, faster on large models) is kept only with
+an accuracy check: every returned triplet must satisfy ``W v = s u`` and ``W^T u = s v`` to ``LOWRANK_TOLERANCE``
+relative to the largest singular value, and a module that fails gets the exact SVD instead.
+
+The bases are cached in the run directory so a resumed run reuses the exact same bits: a resumed run must replay
+bit-identical merges.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +30,16 @@ from torch import nn
 
 from .errors import ConfigError
 
-SvdMethod = Literal["auto", "full", "lowrank"]
+SvdMethod = Literal["full", "lowrank"]
 
-#: Randomized SVD is used when the run needs at most this fraction of a module's spectrum.
-LOWRANK_MAX_FRACTION = 0.25
-#: Extra random directions and power iterations for torch.svd_lowrank: enough that the leading components match
-#: a full SVD to ~1e-4 relative on trained LLM weights (measured in benchmarks/speed_core.py).
+#: Extra random directions and power iterations for torch.svd_lowrank.
 LOWRANK_OVERSAMPLE = 16
 LOWRANK_ITERATIONS = 6
+#: Largest residual ``max(|W v - s u|, |W^T u - s v|) / s_max`` a randomized triplet may have before the module
+#: falls back to the exact SVD. Exact fp32 triplets of SmolLM2's weights sit near 1e-6.
+LOWRANK_TOLERANCE = 1e-3
+
+log = logging.getLogger("boostlora.subspace")
 
 
 @dataclass
@@ -44,20 +55,47 @@ class Basis:
         return self.S.numel()
 
 
-def truncated_svd(weight: torch.Tensor, k: int, method: SvdMethod = "auto") -> Basis:
-    """The top-k singular triplets of ``weight`` (computed in fp32 on the weight's device)."""
+def truncated_svd(weight: torch.Tensor, k: int, method: SvdMethod = "full") -> Basis:
+    """The top-k singular triplets of ``weight`` (fp32, on the weight's device), signs fixed deterministically.
+
+    ``full`` slices an exact SVD, so the first components do not depend on ``k``. ``lowrank`` keeps a randomized
+    result only when every triplet passes ``triplet_residual``; otherwise it logs and falls back to ``full``.
+    """
+    if method not in ("full", "lowrank"):
+        raise ConfigError(f"unknown svd method '{method}' (use 'full' or 'lowrank')")
     w = weight.detach().float()
     full_rank = min(w.shape)
     if k > full_rank:
         raise ValueError(f"asked for {k} components of a {tuple(w.shape)} matrix")
-    use_lowrank = method == "lowrank" or (method == "auto" and k <= LOWRANK_MAX_FRACTION * full_rank)
-    if use_lowrank:
+    if method == "lowrank":
         q = min(k + LOWRANK_OVERSAMPLE, full_rank)
         U, S, V = torch.svd_lowrank(w, q=q, niter=LOWRANK_ITERATIONS)
-    else:
-        U, S, Vh = torch.linalg.svd(w, full_matrices=False)
-        V = Vh.mT
-    return Basis(U[:, :k].contiguous(), S[:k].contiguous(), V[:, :k].contiguous())
+        basis = canonical_signs(U[:, :k], S[:k], V[:, :k])
+        residual = triplet_residual(w, basis)
+        if residual <= LOWRANK_TOLERANCE:
+            return basis
+        log.warning("randomized SVD residual %.2e > %.0e on a %s matrix: using the exact SVD", residual,
+                    LOWRANK_TOLERANCE, tuple(w.shape))
+    U, S, Vh = torch.linalg.svd(w, full_matrices=False)
+    return canonical_signs(U[:, :k], S[:k], Vh.mT[:, :k])
+
+
+def canonical_signs(U: torch.Tensor, S: torch.Tensor, V: torch.Tensor) -> Basis:
+    """Flip each (u_i, v_i) pair so u_i's largest-magnitude entry is positive: an SVD fixes a pair only up to
+    sign, and a run's directions (and its cached bases) should not depend on which sign LAPACK returned."""
+    index = U.abs().argmax(dim=0)
+    signs = torch.sign(U.gather(0, index.unsqueeze(0))).squeeze(0)
+    signs = torch.where(signs == 0, torch.ones_like(signs), signs)
+    return Basis((U * signs).contiguous(), S.contiguous(), (V * signs).contiguous())
+
+
+def triplet_residual(weight: torch.Tensor, basis: Basis) -> float:
+    """``max(|W v_i - s_i u_i|, |W^T u_i - s_i v_i|) / s_max`` over the basis: 0 for exact singular triplets."""
+    w = weight.detach().float()
+    left = (w @ basis.V - basis.U * basis.S).norm(dim=0)
+    right = (w.mT @ basis.U - basis.V * basis.S).norm(dim=0)
+    scale = basis.S.max().clamp_min(torch.finfo(basis.S.dtype).tiny)
+    return float(torch.maximum(left, right).max() / scale)
 
 
 def components_needed(strategy: str, r: int, max_rounds: int) -> int:
@@ -110,7 +148,7 @@ class SubspaceAllocator:
         r: int,
         max_rounds: int,
         block_scale: str,
-        method: SvdMethod = "auto",
+        method: SvdMethod = "full",
         cache: Path | None = None,
         show_progress: bool = False,
     ) -> SubspaceAllocator:

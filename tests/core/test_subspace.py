@@ -19,6 +19,46 @@ def decaying_matrix(out: int = 96, inp: int = 128, seed: int = 0) -> torch.Tenso
     return U[:, : s.numel()] @ torch.diag(s) @ V[:, : s.numel()].T
 
 
+def flat_spectrum_matrix(out: int = 96, inp: int = 128, seed: int = 0) -> torch.Tensor:
+    """Close neighbouring singular values: where a randomized SVD mixes up blocks."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(out, inp, generator=g) / inp**0.5
+
+
+def test_default_blocks_are_the_exact_svd_blocks():
+    w = flat_spectrum_matrix()
+    U, S, Vh = torch.linalg.svd(w.double(), full_matrices=False)
+    basis = truncated_svd(w, 12)
+    assert torch.allclose(basis.S.double(), S[:12], rtol=1e-5)
+    for k in range(6):  # every rotate block spans the exact block: |cos| of principal angles all ~1
+        block = slice(2 * k, 2 * k + 2)
+        cosines = torch.linalg.svdvals(basis.U[:, block].double().T @ U[:, block])
+        assert cosines.min() > 0.999, (k, cosines)
+
+
+def test_leading_components_do_not_depend_on_how_many_are_asked_for():
+    w = flat_spectrum_matrix(seed=3)
+    short, long = truncated_svd(w, 2), truncated_svd(w, 16)
+    assert torch.equal(short.U, long.U[:, :2]) and torch.equal(short.V, long.V[:, :2]) and torch.equal(short.S, long.S[:2])
+
+
+def test_lowrank_that_misses_the_exact_blocks_falls_back_to_the_exact_svd(caplog):
+    w = flat_spectrum_matrix(seed=1)
+    exact = truncated_svd(w, 8, "full")
+    assert subspace.triplet_residual(w, exact) < 1e-5
+    U, S, V = torch.svd_lowrank(w, q=8, niter=0)  # what a randomized SVD without oversampling returns here
+    assert subspace.triplet_residual(w, subspace.canonical_signs(U, S, V)) > subspace.LOWRANK_TOLERANCE
+    with caplog.at_level("WARNING", logger="boostlora.subspace"):
+        checked = truncated_svd(w, 8, "lowrank")
+    assert torch.equal(checked.U, exact.U) and torch.equal(checked.S, exact.S)
+    assert "using the exact SVD" in caplog.text
+
+
+def test_unknown_svd_method_is_refused():
+    with pytest.raises(ConfigError, match="unknown svd method 'auto'"):
+        truncated_svd(decaying_matrix(), 4, "auto")
+
+
 def test_lowrank_svd_matches_full_on_a_decaying_spectrum():
     w = decaying_matrix()
     full = truncated_svd(w, 16, "full")

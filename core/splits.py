@@ -1,0 +1,48 @@
+"""Which split a run measures itself on: the task's held-out split, or a validation split carved from train.
+
+Settings (learning rates, step sizes, block scaling, rounds x steps) must be chosen without touching the split
+that is reported. ``evaluate_on: validation`` makes any task, built-in or third-party, do that without code of
+its own: a seeded ``validation_fraction`` of the train split becomes the run's evaluation split and is removed
+from training (the failure sets, the fitted heads and the line search never see it), and the task's held-out
+split is not loaded into the run at all. Report held-out numbers from ``evaluate_on: held-out`` runs, once per
+chosen configuration.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Literal
+
+from .errors import DataError
+from .task import Splits
+
+EvaluateOn = Literal["held-out", "validation"]
+
+
+def carve_validation(splits: Splits, fraction: float, seed: int) -> Splits:
+    """Train without a seeded ``fraction`` of it, and that fraction as the evaluation split.
+
+    The draw depends only on the train split's length and ``seed``, so every method of a comparison with the
+    same seed validates on the same examples (paired comparisons need that).
+    """
+    train = list(splits.train)
+    count = round(fraction * len(train))
+    if count < 1 or count >= len(train):
+        raise DataError(
+            f"validation_fraction={fraction} of a {len(train)}-example train split leaves "
+            f"{count} validation and {len(train) - count} training examples: both need at least one"
+        )
+    order = list(range(len(train)))
+    random.Random(f"validation:{seed}").shuffle(order)
+    held = set(order[:count])
+    return Splits(
+        train=[x for i, x in enumerate(train) if i not in held],
+        eval=[train[i] for i in sorted(held)],
+    )
+
+
+def evaluation_splits(splits: Splits, evaluate_on: EvaluateOn, fraction: float, seed: int) -> Splits:
+    """The splits a run uses: as the task made them, or with validation carved from train."""
+    if evaluate_on == "held-out":
+        return splits
+    return carve_validation(splits, fraction, seed)
