@@ -22,19 +22,27 @@ EvaluateOn = Literal["held-out", "validation"]
 def carve_validation(splits: Splits, fraction: float, seed: int) -> Splits:
     """Train without a seeded ``fraction`` of it, and that fraction as the evaluation split.
 
-    The draw depends only on the train split's length and ``seed``, so every method of a comparison with the
-    same seed validates on the same examples (paired comparisons need that).
+    Copies of one example (equal ``repr``: generators repeat small problems) go to the same side, so validation
+    never scores an example the run also trains on. The draw depends only on the train split and ``seed``, so
+    every method of a comparison with the same seed validates on the same examples (paired comparisons need it).
     """
     train = list(splits.train)
-    count = round(fraction * len(train))
-    if count < 1 or count >= len(train):
+    groups: dict[str, list[int]] = {}
+    for i, example in enumerate(train):
+        groups.setdefault(repr(example), []).append(i)
+    keys = list(groups)
+    random.Random(f"validation:{seed}").shuffle(keys)
+    target = round(fraction * len(train))
+    held: set[int] = set()
+    for key in keys:
+        if len(held) >= target:
+            break
+        held.update(groups[key])
+    if not held or len(held) >= len(train):
         raise DataError(
             f"validation_fraction={fraction} of a {len(train)}-example train split leaves "
-            f"{count} validation and {len(train) - count} training examples: both need at least one"
+            f"{len(held)} validation and {len(train) - len(held)} training examples: both need at least one"
         )
-    order = list(range(len(train)))
-    random.Random(f"validation:{seed}").shuffle(order)
-    held = set(order[:count])
     return Splits(
         train=[x for i, x in enumerate(train) if i not in held],
         eval=[train[i] for i in sorted(held)],

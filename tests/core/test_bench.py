@@ -6,59 +6,83 @@ import json
 
 import pytest
 
-from boostlora.bench import METHODS, run_suite
+from boostlora.bench import run_suite
 from boostlora.errors import ConfigError
 
-OVERRIDES = {"u": 4, "weight_tying": 0.0, "targets": ["out"], "max_rounds": 3, "show_progress": False,
+OVERRIDES = {"u": 4, "weight_tying": 0.0, "targets": ["out"], "max_rounds": 2, "show_progress": False,
              "objective_options": {"lr": 0.1, "steps": 20, "batch_size": 64}}
+SEEDS = [0, 1, 2]
 
 
 @pytest.fixture(scope="module")
 def suite(toy_plugin, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    results = run_suite("cpu", out, plugins=["toy"], overrides=OVERRIDES, results_file=out / "RESULTS.md")
+    results = run_suite("cpu", out, plugins=["toy"], overrides=OVERRIDES, seeds=SEEDS, extensions=[1, 2],
+                        results_file=out / "RESULTS.md")
     return out, results
 
 
-def test_every_method_reports_on_every_task(suite):
+def test_every_method_reports_over_every_seed(suite):
     out, results = suite
     assert set(results) == {"toy/toy"}  # the toy plugin's other task has no preset, so no suite includes it
     rows = results["toy/toy"]
-    assert tuple(rows) == METHODS
-    saved = json.loads((out / "suite-cpu.json").read_text())
-    assert saved["results"]["toy/toy"]["boost-rotate"]["final_eval_accuracy"] == rows["boost-rotate"]["final_eval_accuracy"]
+    assert list(rows)[:6] == ["zero-shot", "tinylora", "boost-top", "boost-rotate", "lora-r8", "full-ft"]
+    assert {"tinylora 2x", "boost-top 2x", "boost-rotate 2x"} <= set(rows)
+    assert all(row["seeds"] == SEEDS for row in rows.values())
     table = (out / "RESULTS.md").read_text()
     assert table.replace("plots/cpu-", "") == (out / "RESULTS-cpu.md").read_text()
-    assert "| toy/toy | boost-rotate |" in table and "boostlora bench --suite cpu" in table
+    assert "| boost-rotate |" in table and "boostlora bench --suite cpu" in table and "95% CI" in table
     assert (out / "toy-toy.png").stat().st_size > 5000
-    # the committed table renders on its own: its plots are copied beside it
     assert "![toy/toy](plots/cpu-toy-toy.png)" in table
     assert (out / "plots" / "cpu-toy-toy.png").read_bytes() == (out / "toy-toy.png").read_bytes()
 
 
-def test_published_numbers_are_printed_beside_ours(suite):
+def test_item_verdicts_are_saved_beside_the_suite_and_recompute_its_accuracies(suite):
     out, results = suite
-    assert results["toy/toy"]["boost-rotate"]["paper"] == 0.75 and "paper" not in results["toy/toy"]["tinylora"]
-    lines = (out / "RESULTS.md").read_text().splitlines()
-    header = next(line for line in lines if line.startswith("| task |"))
-    rows = {line.split(" | ")[1]: line for line in lines if line.startswith("| toy/toy |")}
-    assert header.split(" | ")[3] == "paper" and rows["boost-rotate"].split(" | ")[3] == "0.750"
-    assert {row.count("|") for row in rows.values()} == {header.count("|")}  # empty cells keep columns aligned
+    units = json.loads((out / "suite-cpu.json").read_text())["units"]
+    verdicts = json.loads((out / "suite-cpu-verdicts.json").read_text())
+    assert set(units) == set(verdicts)
+    for seed in SEEDS:
+        rotate = verdicts[f"toy/toy|boost-rotate|{seed}"]
+        assert len(rotate["base"]) == 256 and set(rotate["base"]) <= {0, 1}
+        # the accuracy the table reports is the mean of the saved verdicts: nothing needs rerunning
+        assert sum(rotate["round1"]) / 256 == units[f"toy/toy|boost-rotate|{seed}"]["rounds"][1]["accuracy"]
+        single = verdicts[f"toy/toy|tinylora@1x|{seed}"]["final"]
+        assert sum(single) / 256 == units[f"toy/toy|tinylora@1x|{seed}"]["accuracy"]
+    assert "verdicts" not in json.dumps(units)  # the suite JSON stays small
 
 
-def test_ranks_and_parameter_counts_come_from_the_runs(suite):
+def test_the_1x_rows_are_the_first_rounds_of_the_extended_runs(suite, toy_plugin, tmp_path):
+    """A 2-round run is exactly the first two rounds of the 4-round run the suite made for its 2x rows."""
+    out, results = suite
+    short = run_suite("cpu", tmp_path, plugins=["toy"], overrides=OVERRIDES, seeds=[1], extensions=[1],
+                      methods=("boost-rotate",))
+    units = json.loads((out / "suite-cpu.json").read_text())["units"]
+    assert units["toy/toy|boost-rotate|1"]["rounds_asked"] == 4
+    assert short["toy/toy"]["boost-rotate"]["interval"].mean == units["toy/toy|boost-rotate|1"]["rounds"][1]["accuracy"]
+
+
+def test_ranks_steps_and_parameter_counts_come_from_the_runs(suite):
     _, results = suite
     rows = results["toy/toy"]
-    assert rows["boost-rotate"]["final_rank"] == 3 * 2
-    assert rows["boost-top"]["final_rank"] <= 2
-    assert rows["tinylora"]["final_rank"] <= 2
-    assert rows["boost-rotate"]["trainable_params"] == rows["tinylora"]["trainable_params"] == 4
-    assert rows["boost-rotate"]["total_trainable_params"] == 12
-    assert rows["lora-r8"]["trainable_params"] == 8 * (16 + 8)
-    assert rows["full-ft"]["trainable_params"] == 16 * 16 + 16 + 8 * 16 + 8
-    assert rows["lora-r8"]["final_rank"] <= 8 and rows["full-ft"]["final_rank"] == 8
-    assert rows["zero-shot"]["final_eval_accuracy"] == rows["boost-rotate"]["curve"][0]
-    assert rows["boost-rotate"]["rounds"] == rows["boost-rotate"]["rounds_merged"] == 3
+    assert rows["boost-rotate"]["rank"] == 2 * 2 and rows["boost-top"]["rank"] <= 2 and rows["tinylora"]["rank"] <= 2
+    assert rows["boost-rotate"]["params"] == rows["tinylora"]["params"] == 4
+    assert rows["boost-rotate"]["total_params"] == 8
+    assert rows["lora-r8"]["params"] == 8 * (16 + 8)
+    assert rows["full-ft"]["params"] == 16 * 16 + 16 + 8 * 16 + 8
+    for method in ("boost-rotate", "boost-top", "tinylora", "lora-r8", "full-ft"):
+        assert rows[method]["steps"] == 2 * 20, method  # equal optimizer steps at 1x
+    assert rows["tinylora 2x"]["steps"] == rows["boost-top 2x"]["steps"] == 4 * 20
+    assert rows["boost-rotate 2x"]["rank"] == 4 * 2  # rotate keeps adding r per merged round
+
+
+def test_rotate_is_compared_with_every_method_at_equal_steps_paired_by_seed(suite):
+    out, _ = suite
+    table = (out / "RESULTS.md").read_text()
+    for other in ("zero-shot", "tinylora", "boost-top", "lora-r8", "full-ft"):
+        assert f"| boost-rotate vs {other} |" in table
+    assert "| boost-rotate 2x vs tinylora 2x |" in table and "| boost-rotate 2x vs boost-top 2x |" in table
+    assert "| boost-rotate vs tinylora 2x |" not in table  # never across step budgets
 
 
 def test_each_method_gets_its_own_settings_and_command_line_overrides_win(toy_plugin, tmp_path):
@@ -80,35 +104,41 @@ def test_a_bad_task_setting_stops_the_suite_before_anything_runs(toy_plugin, tmp
     assert not (tmp_path / "out").exists()
 
 
-def test_an_interrupted_suite_resumes_without_rerunning_finished_tasks(toy_plugin, tmp_path, monkeypatch):
+def test_bad_seeds_or_extensions_are_refused(toy_plugin, tmp_path):
+    with pytest.raises(ConfigError, match="must include 1"):
+        run_suite("cpu", tmp_path, plugins=["toy"], extensions=[2, 4])
+    with pytest.raises(ConfigError, match="distinct"):
+        run_suite("cpu", tmp_path, plugins=["toy"], seeds=[0, 0])
+
+
+def test_an_interrupted_suite_resumes_without_rerunning_finished_runs(toy_plugin, tmp_path, monkeypatch):
     import boostlora.bench as bench
 
     calls = []
+    real = bench.boosting_unit
 
-    def fake_entry(entry, methods, seed, overrides):
-        calls.append(entry.label)
-        if entry.label == "toy/toy (long)" and len(calls) == 2:
+    def counting(config, rounds):
+        calls.append((config.strategy, config.seed))
+        if len(calls) == 3:
             raise KeyboardInterrupt
-        row = {"final_eval_accuracy": 0.5, "trainable_params": 4, "total_trainable_params": 4, "final_rank": 2,
-               "rounds": 1, "rounds_merged": 1, "seconds": 1.0, "curve": [0.4, 0.5], "ranks": [0, 2]}
-        return {"boost-rotate": row}
+        return real(config, rounds)
 
-    monkeypatch.setattr(bench, "run_entry", fake_entry)
-    monkeypatch.setattr(bench, "suite_entries", lambda suite, plugins: [bench.Entry("toy", "toy", "default"),
-                                                                        bench.Entry("toy", "toy", "long")])
+    monkeypatch.setattr(bench, "boosting_unit", counting)
+    options = dict(plugins=["toy"], overrides=OVERRIDES, seeds=[0, 1], extensions=[1], methods=("boost-top", "boost-rotate"))
     with pytest.raises(KeyboardInterrupt):
-        run_suite("cpu", tmp_path, plugins=["toy"])
-    assert list(json.loads((tmp_path / "suite-cpu.json").read_text())["results"]) == ["toy/toy"]
-    results = run_suite("cpu", tmp_path, plugins=["toy"], resume=True)
-    assert calls == ["toy/toy", "toy/toy (long)", "toy/toy (long)"]
-    assert list(results) == ["toy/toy", "toy/toy (long)"]
+        run_suite("cpu", tmp_path, **options)
+    saved = json.loads((tmp_path / "suite-cpu.json").read_text())["units"]
+    assert sorted(saved) == ["toy/toy|boost-rotate|0", "toy/toy|boost-top|0"]
+    results = run_suite("cpu", tmp_path, resume=True, **options)
+    assert calls == [("rotate", 0), ("top", 0), ("rotate", 1), ("rotate", 1), ("top", 1)]
+    assert results["toy/toy"]["boost-rotate"]["seeds"] == [0, 1]
 
 
 def test_dry_run_resolves_every_setting_and_trains_nothing(toy_plugin, tmp_path):
     resolved = run_suite("cpu", tmp_path / "dry", plugins=["toy"], overrides=OVERRIDES, dry_run=True)
     single = resolved["toy/toy"]["tinylora"]
     assert single["max_rounds"] == 1 and single["train_on"] == "all" and single["strategy"] == "top"
-    assert single["objective_options"]["steps"] == 3 * 20
+    assert single["objective_options"]["steps"] == 2 * 20
     assert not (tmp_path / "dry").exists()
     with pytest.raises(ConfigError, match="unknown suite"):
         run_suite("gpu", tmp_path, dry_run=True)

@@ -1,0 +1,54 @@
+"""Train, validation and held-out never share an example, for every built-in task's offline presets.
+
+Settings are chosen on validation (``evaluate_on=validation``) and reported on held-out; either leaking into
+the other, or into train, would make the benchmark's numbers optimistic.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from boostlora.config import merge_settings
+from boostlora.plugins import find_task
+from boostlora.splits import carve_validation
+
+BUILT_IN = [(plugin, preset) for plugin in ("math", "code", "protein") for preset in ("default", "bench-cpu")]
+
+
+def content(task, example) -> object:
+    """What makes two examples the same problem: the prompt the model sees, or the sequences it encodes."""
+    if hasattr(task, "prompt"):
+        return repr(task.prompt(example))
+    return (example.sequence, example.partner)
+
+
+@pytest.mark.parametrize("plugin,preset", BUILT_IN)
+def test_train_validation_and_held_out_are_disjoint(plugin, preset, monkeypatch):
+    monkeypatch.setenv("BOOSTLORA_ALLOW_CODE_EXEC", "1")  # building the code task asks for consent; nothing runs
+    cls = find_task(plugin, None)
+    if preset not in cls.presets:
+        pytest.skip(f"{plugin} has no {preset} preset")
+    options = dict(merge_settings({}, dict(cls.presets[preset]), preset).get("task_options", {}))
+    if plugin == "code":
+        options["allow_code_execution"] = True  # loading problems runs nothing, but the task asks up front
+    task = cls(options)
+    for seed in (0, 1, 2, 3, 4):
+        splits = task.load_splits(seed)
+        carved = carve_validation(splits, 0.25, seed)
+        train = {content(task, x) for x in carved.train}
+        validation = {content(task, x) for x in carved.eval}
+        held_out = {content(task, x) for x in splits.eval}
+        assert train and validation and held_out
+        assert not train & validation, (plugin, preset, seed)
+        assert not train & held_out, (plugin, preset, seed, len(train & held_out))
+        assert not validation & held_out, (plugin, preset, seed)
+        assert len(carved.train) + len(carved.eval) == len(splits.train)
+
+
+def test_validation_is_the_same_for_every_method_of_a_seed_and_differs_across_seeds():
+    from boostlora.task import Splits
+
+    splits = Splits(train=list(range(100)), eval=[])
+    assert carve_validation(splits, 0.2, 3).eval == carve_validation(splits, 0.2, 3).eval
+    assert carve_validation(splits, 0.2, 3).eval != carve_validation(splits, 0.2, 4).eval
+    assert len(carve_validation(splits, 0.2, 3).eval) == 20
