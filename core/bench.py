@@ -536,8 +536,24 @@ def write_tables(suite: str, out: Path, state: dict[str, Any], env: dict[str, An
             folder.mkdir(parents=True, exist_ok=True)
         for name in plots.values():
             shutil.copyfile(out / name, folder / f"{suite}-{name}")
-        results_file.write_text(table + figures({k: f"{suite}-{v}" for k, v in plots.items()}, "plots/"))
+        kept = written_by_hand(results_file)
+        results_file.write_text(kept + table + figures({k: f"{suite}-{v}" for k, v in plots.items()}, "plots/"))
     return summaries
+
+
+#: A results file may open with text a person wrote (what the numbers mean); regenerating keeps it.
+BY_HAND_START, BY_HAND_END = "<!-- written by hand: kept when the tables are regenerated -->", "<!-- end of hand-written text -->"
+
+
+def written_by_hand(results_file: Path) -> str:
+    """The hand-written block at the top of an existing results file, markers included ('' if none)."""
+    if not results_file.exists():
+        return ""
+    text = results_file.read_text()
+    start, end = text.find(BY_HAND_START), text.find(BY_HAND_END)
+    if start < 0 or end < start:
+        return ""
+    return text[start:end + len(BY_HAND_END)] + "\n\n"
 
 
 def fmt_interval(interval: Interval) -> tuple[str, str]:

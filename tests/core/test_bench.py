@@ -37,6 +37,19 @@ def test_every_method_reports_over_every_seed(suite):
     assert (out / "plots" / "cpu-toy-toy.png").read_bytes() == (out / "toy-toy.png").read_bytes()
 
 
+def test_regenerating_the_tables_keeps_the_hand_written_conclusion(suite, toy_plugin):
+    from boostlora.bench import BY_HAND_END, BY_HAND_START
+
+    out, _ = suite
+    results = out / "WITH-NOTE.md"
+    note = f"{BY_HAND_START}\n# What this shows\n\nRotate ties top here.\n{BY_HAND_END}\n\n"
+    results.write_text(note + "old tables")
+    run_suite("cpu", out, plugins=["toy"], overrides=OVERRIDES, seeds=SEEDS, extensions=[1, 2], resume=True,
+              results_file=results)
+    text = results.read_text()
+    assert text.startswith(note) and "old tables" not in text and "| boost-rotate |" in text
+
+
 def test_item_verdicts_are_saved_beside_the_suite_and_recompute_its_accuracies(suite):
     out, results = suite
     units = json.loads((out / "suite-cpu.json").read_text())["units"]
