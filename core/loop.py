@@ -29,13 +29,15 @@ from . import checkpoint as ckpt
 from . import distributed
 from .adapter import RoundAdapter, attach_round_adapter, resolve_targets
 from .config import RunConfig, build_config, load_yaml
+from .contract import check_extra_state, check_prepare_kept, fingerprint
 from .errors import BoostLoraError, ConfigError, DataError
+from .evaluation import evaluate
 from .merge import RankLedger, merge_round, replay_round
 from .objectives.base import Objective, RoundContext
-from .plugins import find_objective, find_task, pm
+from .plugins import find_objective, find_task, pm, round_end_stop_reason
 from .report import RoundRecord, format_table, table_row
 from .splits import evaluation_splits
-from .subspace import SubspaceAllocator, check_capacity
+from .subspace import SubspaceAllocator, check_capacity, save_bases
 from .task import Evaluation, Splits, Task
 
 
@@ -73,20 +75,6 @@ class Run:
     def log(self, line: str) -> None:
         if self.config.show_progress and distributed.is_main():
             print(line, flush=True)
-
-
-def evaluate(task: Task, model: nn.Module, examples: Sequence[Any]) -> Evaluation:
-    """Judge ``examples``; across processes each rank judges a shard and every rank gets all verdicts."""
-    if distributed.world_size() == 1:
-        return task.evaluate(model, examples)
-    mine = distributed.shard(examples)
-    local = task.judge(model, [examples[i] for i in mine])
-    predictions: list[Any] = [None] * len(examples)
-    verdicts: list[Any] = [None] * len(examples)
-    for indices, (preds, verds) in distributed.all_gather((mine, local)):
-        for i, p, v in zip(indices, preds, verds):
-            predictions[i], verdicts[i] = p, v
-    return Evaluation(predictions, verdicts, task.metrics(examples, predictions, verdicts))
 
 
 def round_seed(seed: int, round_index: int) -> int:
@@ -158,8 +146,12 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
     model = task.load_model(model_name, device)
     model.requires_grad_(False)
     targets = resolve_targets(model, config.targets or list(task.default_targets))
-    allocator = build_allocator(model, targets, config, run_dir)
-    if run_dir is not None and not resume and distributed.is_main():
+    # A fresh run computes the SVD without caching it: nothing is written until the task has shown, on the
+    # base evaluation, that it returns what the contract asks for.
+    allocator = build_allocator(model, targets, config, run_dir if state is not None else None)
+    base = None if state is not None else prepare_task(task, objective, model, splits)
+    if run_dir is not None and state is None and distributed.is_main():
+        save_bases(allocator.bases, run_dir / ckpt.SVD_CACHE)
         ckpt.write_text(run_dir / ckpt.CONFIG, yaml.safe_dump(config.to_dict(), sort_keys=False))
     run = Run(
         config=config,
@@ -177,8 +169,6 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
     if state is not None:
         restore(run, state)
     else:
-        task.prepare(model, splits)
-        base = evaluate(task, model, splits.eval)
         run.report = new_report(config, task, model_name, targets, base)
         run.report["fitted_params"] = sum(t.numel() for t in task.extra_state(model).values())
         run.best_eval = base.accuracy
@@ -186,6 +176,24 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
     run.log(f"{task.name}: {len(splits.train)} train / {len(splits.eval)} held-out examples, {len(targets)} target modules")
     run.log(format_table(run.report))
     return run
+
+
+def prepare_task(task: Task, objective: Objective, model: nn.Module, splits: Splits) -> Evaluation:
+    """A fresh run's first contact with the task: ``prepare``, the base evaluation, the objective's probe.
+
+    Everything a task returns here is checked (``contract``), and a ``prepare`` that changes tensors
+    ``extra_state`` does not return is refused, so a resumed run never silently loses fitted state.
+    """
+    owner = f"task '{task.name}'"
+    overrides_prepare = type(task).prepare is not Task.prepare
+    before = fingerprint(model) if overrides_prepare else {}
+    task.prepare(model, splits)
+    extra = check_extra_state(owner, task.extra_state(model), set(model.state_dict(keep_vars=True)))
+    if overrides_prepare:
+        check_prepare_kept(owner, before, fingerprint(model), extra)
+    base = evaluate(task, model, splits.eval)
+    objective.preflight(task, model, list(splits.train[:2]))
+    return base
 
 
 def build_allocator(model: nn.Module, targets: list[str], config: RunConfig, run_dir: Path | None) -> SubspaceAllocator:
@@ -270,14 +278,11 @@ def boosting_round(run: Run) -> None:
         seconds_train=round(train_seconds, 3),
         seconds_eval_train=round(eval_seconds, 3),
         seconds_merge=round(merge_seconds, 3),
-    ).to_dict()
-    # item-level verdicts on the evaluation split: paired comparisons between methods (same seed, same items)
-    # are recomputed from these without rerunning anything
-    record["eval_verdicts"] = item_verdicts(held_out)
-    if digest is not None:
-        record["weights_sha256"] = digest
-    run.report["rounds"].append(record)
-    run.log(table_row(record))
+        eval_verdicts=item_verdicts(held_out),
+        weights_sha256=digest,
+    )
+    run.report["rounds"].append(record.to_dict())
+    run.log(table_row(record.to_dict()))
     if held_out.accuracy > run.best_eval:
         run.best_eval, run.rounds_since_best = held_out.accuracy, 0
     else:
@@ -285,9 +290,9 @@ def boosting_round(run: Run) -> None:
     save(run)
 
     if distributed.is_main():
-        for reason in pm.hook.boostlora_round_end(run=run, record=record):
-            if reason:
-                run.stop(str(reason))
+        reason = round_end_stop_reason(run=run, record=record)
+        if reason:
+            run.stop(reason)
     if config.patience is not None and run.rounds_since_best >= config.patience:
         run.stop(f"held-out accuracy has not improved for {config.patience} round(s)")
     run.report["stop_reason"] = distributed.broadcast(run.report.get("stop_reason"))

@@ -7,6 +7,7 @@ to rule out a misbehaving third-party plugin.
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -15,6 +16,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .contract import check_stop_reason
 from .errors import ConfigError
 from .objectives.base import Objective
 from .task import Task
@@ -41,7 +43,29 @@ def _new_manager() -> pluggy.PluginManager:
         except Exception as exc:  # a broken third-party plugin must not take the CLI down with a traceback
             raise ConfigError(f"plugin '{ep.name}' ({ep.value}) failed to import: {exc}") from exc
         manager.register(plugin, name=ep.name)
+        check_hook_names(manager, ep.name)
     return manager
+
+
+def check_hook_names(manager: pluggy.PluginManager, plugin_name: str) -> None:
+    """Refuse a plugin whose ``@hookimpl`` names no hook in ``hookspecs`` (pluggy's ``check_pending``).
+
+    Without this a misspelled hook is silently never called: the plugin then looks empty ("unknown plugin").
+    """
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        known = sorted(name for name, caller in vars(manager.hook).items() if caller.has_spec())
+        unknown = sorted(
+            name for name, caller in vars(manager.hook).items()
+            if not caller.has_spec() and any(impl.plugin is exc.plugin for impl in caller.get_hookimpls())
+        )
+        offender = manager.get_name(exc.plugin) or plugin_name
+        manager.unregister(exc.plugin)
+        hook = unknown[0] if unknown else "?"
+        close = difflib.get_close_matches(hook, known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known hooks: {', '.join(known)}"
+        raise ConfigError(f"plugin '{offender}' implements unknown hook '{hook}': {hint}") from exc
 
 
 pm: pluggy.PluginManager = _new_manager()
@@ -55,6 +79,7 @@ def register_plugin(plugin: Any, name: str) -> None:
     if pm.get_plugin(name) is not None:
         raise ConfigError(f"a plugin named '{name}' is already registered")
     pm.register(plugin, name=name)
+    check_hook_names(pm, name)
 
 
 def unregister_plugin(name: str) -> None:
@@ -123,3 +148,15 @@ def find_objective(name: str) -> type[Objective]:
     if name not in objectives:
         raise ConfigError(f"unknown objective '{name}' (available: {', '.join(sorted(objectives)) or 'none'})")
     return objectives[name]
+
+
+def round_end_stop_reason(**kwargs: Any) -> str | None:
+    """Call every ``boostlora_round_end`` and return the first reason to stop, naming the plugin when it said only
+    ``True``. Each implementation is called (in pluggy's order), so every plugin sees every round."""
+    reason = None
+    for impl in reversed(pm.hook.boostlora_round_end.get_hookimpls()):
+        if getattr(impl, "hookwrapper", False) or getattr(impl, "wrapper", False):
+            continue
+        answer = check_stop_reason(impl.plugin_name, impl.function(**{arg: kwargs[arg] for arg in impl.argnames}))
+        reason = reason or answer
+    return reason

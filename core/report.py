@@ -11,9 +11,9 @@ from .checkpoint import REPORT
 from .errors import BoostLoraError
 
 
-@dataclass
+@dataclass(frozen=True)
 class RoundRecord:
-    """One merged round, as written to ``report.json``."""
+    """One merged round, as written to ``report.json`` and handed to ``boostlora_round_end`` (read-only)."""
 
     round: int
     n_train: int
@@ -33,9 +33,17 @@ class RoundRecord:
     seconds_train: float = 0.0  # the objective alone
     seconds_eval_train: float = 0.0  # judging the whole train split (the failure set)
     seconds_merge: float = 0.0
+    # item-level verdicts on the evaluation split (1 correct, 0 not, in the split's order): paired comparisons
+    # between methods (same seed, same items) are recomputed from these without rerunning anything
+    eval_verdicts: list[int] = field(default_factory=list)
+    weights_sha256: str | None = None  # multi-process runs: digest of the merged target weights, equal on every rank
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The ``report.json`` form; ``weights_sha256`` only where there is one (multi-process runs)."""
+        record = asdict(self)
+        if record["weights_sha256"] is None:
+            del record["weights_sha256"]
+        return record
 
 
 def rank_summary(ranks: dict[str, int]) -> str:

@@ -122,6 +122,29 @@ class Task(ABC):
         """Extra held-out metrics beside accuracy (AUROC, pass@k, strict vs flexible match...)."""
         return {}
 
+    def merge_metrics(
+        self,
+        examples: Sequence[Any],
+        predictions: Sequence[Any],
+        verdicts: Sequence[Verdict],
+        shards: Sequence[tuple[int, Mapping[str, Any]]],
+    ) -> dict[str, Any]:
+        """Combine the metrics of a split that several processes judged in shards (``torchrun``).
+
+        ``shards`` holds each process's (number of examples, metrics from its own ``evaluate``). By default
+        ``metrics`` is recomputed on the gathered whole, and any other number ``evaluate`` added is averaged,
+        weighted by shard size (right for means such as pass@k). Override it for counts, which add up.
+        """
+        merged: dict[str, Any] = {}
+        for key in dict.fromkeys(k for _, m in shards for k in m):
+            values = [(n, m[key]) for n, m in shards if key in m]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for _, v in values):
+                merged[key] = sum(n * v for n, v in values) / sum(n for n, _ in values)
+            else:
+                merged[key] = values[0][1]
+        merged.update(self.metrics(examples, predictions, verdicts))
+        return merged
+
     def prepare(self, model: nn.Module, splits: Splits) -> None:
         """Once, before the base evaluation: fit anything the rounds build on (a linear probe, say)."""
 
@@ -150,17 +173,27 @@ class Task(ABC):
         try:
             # no_grad rather than inference_mode: tensors a task caches while predicting may later need autograd.
             with torch.no_grad():
-                predictions = list(self.predict(model, examples))
+                predictions = self.predict(model, examples)
         finally:
             model.train(was_training)
-        if len(predictions) != len(examples):
-            raise RuntimeError(f"task '{self.name}' predicted {len(predictions)} answers for {len(examples)} examples")
-        return predictions, [self.oracle(ex, p) for ex, p in zip(examples, predictions)]
+        from .contract import check_predictions, check_verdict
+
+        owner = f"task '{self.name}'"
+        predictions = check_predictions(owner, predictions, len(examples))
+        return predictions, [check_verdict(owner, self.oracle(ex, p)) for ex, p in zip(examples, predictions)]
 
     def evaluate(self, model: nn.Module, examples: Sequence[Any]) -> Evaluation:
-        """Predict, judge and measure: the one pass the loop makes over a split."""
+        """Predict, judge and measure: the one pass the loop makes over a split.
+
+        Override it to judge a batch at once (the code plugin runs its checks in parallel) or to add metrics
+        that need the model (sampled pass@k); the loop calls it for every evaluation, and across processes on
+        each process's shard (see ``merge_metrics``). It must return one prediction and one ``Verdict`` per
+        example, in order.
+        """
+        from .contract import check_metrics
+
         predictions, verdicts = self.judge(model, examples)
-        return Evaluation(predictions, verdicts, self.metrics(examples, predictions, verdicts))
+        return Evaluation(predictions, verdicts, check_metrics(f"task '{self.name}'", self.metrics(examples, predictions, verdicts)))
 
 
 @runtime_checkable

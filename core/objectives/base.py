@@ -61,6 +61,11 @@ class Objective(ABC):
     def check(self, task: Task) -> None:
         """Refuse, before any training, a task this objective cannot train (raise ``ConfigError``)."""
 
+    def preflight(self, task: Task, model: nn.Module, examples: Sequence[Any]) -> None:
+        """Once per fresh run, before anything is written: call what this objective needs from the task on a
+        couple of training examples and check what comes back (``boostlora.contract``), so a task returning the
+        wrong kind of value fails as one line before a run directory exists. Default: nothing to probe."""
+
     @abstractmethod
     def train(self, ctx: RoundContext) -> TrainResult:
         """Train ``ctx.trainable`` on ``ctx.examples`` for one round."""

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
 
+from ..contract import check_loss
 from ..task import SupervisedTask, Task
 from .base import RoundContext, require_capability
 from .minibatch import MinibatchObjective
@@ -27,5 +29,9 @@ class CrossEntropy(MinibatchObjective):
     def check(self, task: Task) -> None:
         require_capability(self.name, task, SupervisedTask, "defines loss(model, examples)")
 
+    def preflight(self, task: Task, model: nn.Module, examples: Sequence[Any]) -> None:
+        with torch.no_grad():
+            check_loss(f"task '{task.name}'", task.loss(model, examples))  # type: ignore[attr-defined]
+
     def batch_loss(self, ctx: RoundContext, examples: Sequence[Any]) -> torch.Tensor:
-        return ctx.task.loss(ctx.model, examples)  # type: ignore[attr-defined]
+        return check_loss(f"task '{ctx.task.name}'", ctx.task.loss(ctx.model, examples))  # type: ignore[attr-defined]

@@ -231,6 +231,13 @@ class CodeTask(Task):
     def metrics(self, examples: Sequence[Any], predictions: Sequence[Any], verdicts: Sequence[Verdict]) -> dict[str, float]:
         return {"pass@1_greedy": pass_at_1_greedy(v.correct for v in verdicts)}
 
+    def merge_metrics(self, examples, predictions, verdicts, shards) -> dict[str, Any]:
+        """Across processes: ``limit/*`` are counts of programs stopped by a limit, so the shards' counts add up."""
+        merged = super().merge_metrics(examples, predictions, verdicts, shards)
+        for key in {k for _, m in shards for k in m if k.startswith("limit/")}:
+            merged[key] = float(sum(m.get(key, 0.0) for _, m in shards))
+        return merged
+
     def sampled_pass_at_k(self, model: nn.Module, examples: Sequence[Problem]) -> dict[str, float]:
         """Unbiased pass@k: ``pass_k_samples`` sampled answers per problem, counted and fed to the estimator."""
         from boostlora.generation import render_prompt

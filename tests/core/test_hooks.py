@@ -24,8 +24,8 @@ class Recorder:
 
     @hookimpl
     def boostlora_round_end(self, run, record):
-        self.calls.append(("round_end", record["round"]))
-        return "recorder asked to stop" if record["round"] == self.stop_at else None
+        self.calls.append(("round_end", record.round))
+        return "recorder asked to stop" if record.round == self.stop_at else None
 
     @hookimpl
     def boostlora_run_end(self, run, report):

@@ -73,7 +73,7 @@ class StopAfter:
 
     @hookimpl
     def boostlora_round_end(self, run, record):
-        if record["round"] == self.after:
+        if record.round == self.after:
             raise KeyboardInterrupt
 
 

@@ -77,7 +77,7 @@ class _InterruptAfterFirstRound:
 
     @hookimpl
     def boostlora_round_end(self, run, record):
-        if record["round"] == 0:
+        if record.round == 0:
             raise KeyboardInterrupt
 
 

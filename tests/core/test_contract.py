@@ -1,0 +1,192 @@
+"""Checks at the plugin boundary: a plugin that returns the wrong kind of value gets one line naming the method
+and what it returned, exit status 2, and no run directory."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from boostlora import ConfigError, Evaluation, Verdict, hookimpl
+from boostlora import plugins as plugin_manager
+from boostlora.cli import main
+from boostlora.plugins import register_plugin, unregister_plugin
+
+from ..toy_plugin import ToyTask
+
+FAST = ["u=4", "weight_tying=0.0", "targets=[out]", "show_progress=false", "objective_options.steps=5", "max_rounds=1"]
+
+
+class BoolOracle(ToyTask):
+    name = "bool-oracle"
+
+    def oracle(self, example, prediction):
+        return prediction == example[1]
+
+
+class TensorPredict(ToyTask):
+    name = "tensor-predict"
+
+    def predict(self, model, examples):
+        return list(model(torch.stack([ex[0] for ex in examples])).argmax(-1))
+
+
+class ShortPredict(ToyTask):
+    name = "short-predict"
+
+    def predict(self, model, examples):
+        return super().predict(model, examples)[:-1]
+
+
+class NumpyMetrics(ToyTask):
+    name = "numpy-metrics"
+
+    def metrics(self, examples, predictions, verdicts):
+        return {"mean_label": np.float32(0.5)}
+
+
+class VectorLoss(ToyTask):
+    name = "vector-loss"
+
+    def loss(self, model, examples):
+        return super().loss(model, examples).reshape(1).repeat(2)
+
+
+class FloatLoss(ToyTask):
+    name = "float-loss"
+
+    def loss(self, model, examples):
+        return super().loss(model, examples).item()
+
+
+class DictEvaluate(ToyTask):
+    name = "dict-evaluate"
+
+    def evaluate(self, model, examples):
+        return {"accuracy": 0.5}
+
+
+class WrongExtraState(ToyTask):
+    name = "wrong-extra-state"
+
+    def extra_state(self, model):
+        return {"head.weight": model.out.weight.detach()}
+
+
+TASKS = (BoolOracle, TensorPredict, ShortPredict, NumpyMetrics, VectorLoss, FloatLoss, DictEvaluate, WrongExtraState)
+
+
+@pytest.fixture(scope="module")
+def bad_plugin():
+    @hookimpl
+    def boostlora_register_tasks(register):
+        for cls in TASKS:
+            register(cls)
+
+    module = types.SimpleNamespace(boostlora_register_tasks=boostlora_register_tasks)
+    register_plugin(module, name="bad")
+    yield module
+    unregister_plugin("bad")
+
+
+@pytest.mark.parametrize(
+    "task,needles",
+    [
+        ("bool-oracle", ["task 'bool-oracle': oracle() returned False (bool)", "boostlora.Verdict"]),
+        ("tensor-predict", ["predict() returned tensor(", "(Tensor) for example 0", "JSON"]),
+        ("short-predict", ["predict() returned 255 answers for 256 examples"]),
+        ("numpy-metrics", ["metrics() returned 'mean_label'", "(float32)", "float(x)"]),
+        ("vector-loss", ["loss() returned", "of shape (2,)", "scalar floating-point tensor"]),
+        ("float-loss", ["loss() returned", "(float)", "scalar floating-point tensor"]),
+        ("dict-evaluate", ["evaluate() returned {'accuracy': 0.5} (dict)", "boostlora.Evaluation"]),
+        ("wrong-extra-state", ["extra_state() returned 'head.weight'", "state_dict()"]),
+    ],
+)
+def test_a_wrong_return_value_is_one_line_exit_2_and_nothing_written(bad_plugin, tmp_path, capsys, task, needles):
+    out = tmp_path / "run"
+    code = main(["run", "--plugin", "bad", "--task", task, "--out", str(out), *FAST])
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("boostlora: error: "), err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert not out.exists()
+
+
+def test_a_misspelled_hook_names_itself():
+    @hookimpl
+    def boostlora_regster_tasks(register):
+        pass
+
+    module = types.SimpleNamespace(boostlora_regster_tasks=boostlora_regster_tasks)
+    with pytest.raises(ConfigError, match=r"plugin 'typo' implements unknown hook 'boostlora_regster_tasks': "
+                                          r"did you mean 'boostlora_register_tasks'\?"):
+        register_plugin(module, name="typo")
+    assert plugin_manager.pm.get_plugin("typo") is None  # refused, not half-registered
+
+
+def test_a_misspelled_hook_in_an_installed_plugin_names_itself(monkeypatch):
+    @hookimpl
+    def boostlora_round_ends(run, record):
+        pass
+
+    class EntryPoint:
+        name, value, dist = "sentiment", "sentiment.plugin", None
+
+        def load(self):
+            return types.SimpleNamespace(boostlora_round_ends=boostlora_round_ends)
+
+    monkeypatch.setattr(plugin_manager, "entry_points", lambda group: [EntryPoint()])
+    with pytest.raises(ConfigError, match="plugin 'sentiment' implements unknown hook 'boostlora_round_ends': did you mean 'boostlora_round_end'"):
+        plugin_manager._new_manager()
+
+
+class StopWith:
+    def __init__(self, answer) -> None:
+        self.answer = answer
+
+    @hookimpl
+    def boostlora_round_end(self, run, record):
+        return self.answer
+
+
+def test_a_hook_that_returns_true_stops_with_a_readable_reason(toy_plugin, tmp_path, capsys):
+    register_plugin(StopWith(True), name="stopper")
+    try:
+        code = main(["run", "--plugin", "toy", "--task", "toy", "--out", str(tmp_path / "run"), *FAST[:-1], "max_rounds=3"])
+    finally:
+        unregister_plugin("stopper")
+    assert code == 0
+    import json
+
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert len(report["rounds"]) == 1
+    assert report["stop_reason"] == "plugin 'stopper' asked to stop (its boostlora_round_end returned True)"
+
+
+def test_a_hook_that_returns_something_else_is_one_line(toy_plugin, tmp_path, capsys):
+    register_plugin(StopWith(5), name="stopper")
+    try:
+        code = main(["run", "--plugin", "toy", "--task", "toy", "--out", str(tmp_path / "run"), *FAST])
+    finally:
+        unregister_plugin("stopper")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "plugin 'stopper': boostlora_round_end returned 5 (int)" in err[0]
+
+
+def test_dataclass_predictions_are_json_holdable():
+    from dataclasses import dataclass
+
+    from boostlora.contract import check_evaluation
+
+    @dataclass
+    class Answer:
+        label: int
+        probabilities: tuple[float, ...]
+
+    evaluation = Evaluation([Answer(1, (0.2, 0.8))], [Verdict(True)], {"auroc": 1.0})
+    assert check_evaluation("task 't'", evaluation, 1) is evaluation
