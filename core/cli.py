@@ -148,6 +148,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     plot = plot_report(report, args.run_dir / "rounds.png")
     if plot:
         print(f"plot: {plot}")
+    else:
+        print("plot: not drawn, matplotlib is not installed (pip install 'boostlora[bench]')")
     return 0
 
 

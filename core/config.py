@@ -1,6 +1,6 @@
 """The run configuration: one typed record, filled from defaults, a task preset, a YAML file and overrides.
 
-Every setting the paper leaves open (PAPER.md, "Unknown") is a field here with its likely default, so a run
+Every setting the paper leaves open (docs/reconstructed-choices.md) is a field here with its likely default, so a run
 directory's ``config.yaml`` states the whole experiment. Unknown keys and wrong types are refused by name.
 """
 

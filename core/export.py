@@ -3,7 +3,7 @@
 The boosted delta W_K - W0 of each module is exactly U_n C V_n^T (the ledger's core C on the first n singular
 directions), so it is a low-rank matrix with no approximation: we factor the small core, C = P diag(s) Q^T,
 keep its numerical rank rho, and write B = U_n P_rho diag(s_rho) (out x rho), A = (V_n Q_rho)^T (rho x in),
-with lora_alpha = rank so peft's scaling is 1. A rotate run exports rank rounds*r; a top run at most r.
+with lora_alpha = rank so peft's scaling is 1. A rotate run exports rank r times its rounds merged with a nonzero step; a top run at most r.
 """
 
 from __future__ import annotations

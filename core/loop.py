@@ -266,7 +266,7 @@ def boosting_round(run: Run) -> None:
         train_accuracy=train_eval.accuracy,
         eval_accuracy=held_out.accuracy,
         trainable_params=adapter.trainable_count,
-        cumulative_params=previous + adapter.trainable_count,
+        cumulative_params=previous + (adapter.trainable_count if step != 0 else 0),
         effective_rank={name: run.ledger.numerical_rank(name) for name in run.targets},
         entropy_rank={name: round(run.ledger.entropy_rank(name), 4) for name in run.targets},
         seconds=round(time.perf_counter() - started, 3),

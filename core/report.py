@@ -21,9 +21,9 @@ class RoundRecord:
     train_accuracy: float  # on the whole train split, before the round
     eval_accuracy: float  # on the held-out split, after the merge
     trainable_params: int
-    cumulative_params: int
-    effective_rank: dict[str, int]  # numerical rank of W - W0 per target module
-    entropy_rank: dict[str, float]  # Roy-Vetterli effective rank per target module
+    cumulative_params: int  # trainable numbers of the rounds merged so far with a nonzero step (a step-0 round adds none)
+    effective_rank: dict[str, int]  # numerical rank of the cumulative update per module, from its cores (not W - W0)
+    entropy_rank: dict[str, float]  # Roy-Vetterli effective rank of the same update per target module
     seconds: float
     n_trained_on: int = 0  # failures plus replayed examples
     step_size: float = 1.0
@@ -101,7 +101,7 @@ def plot_report(report: dict[str, Any], path: Path) -> Path | None:
     left.plot(xs, accuracy, marker="o")
     left.set(xlabel="rounds merged", ylabel="held-out accuracy", title=f"{report['task']} ({report['strategy']})")
     right.plot(xs, rank, marker="o", color="tab:orange")
-    right.set(xlabel="rounds merged", ylabel="rank of W - W0 (max over modules)", title="effective rank")
+    right.set(xlabel="rounds merged", ylabel="rank of the cumulative update (max over modules)", title="effective rank")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -87,7 +87,7 @@ class CodeTask(Task):
             "task_options": {OPTION: True, "dataset": data.HUMANEVAL, "max_train": 8, "max_eval": 8,
                              "max_new_tokens": 160, "batch_size": 8, "graded_reward": True},
         },
-        # The paper's code setting written out (Qwen2.5-3B-Instruct; PAPER.md). Stated: GRPO, rotate, r=2, 12
+        # The paper's code setting written out (Qwen2.5-3B-Instruct; docs/reconstructed-choices.md). Stated: GRPO, rotate, r=2, 12
         # parameters per round (read here as u=12 fully tied). Reconstructed from TinyLoRA reproductions, not the
         # paper: lr 1e-4 constant, beta 0, 4 generations x 64 prompts per step, temperature 1.0, q/k/v/o/gate/up/down.
         # Unknown and chosen here: MBPP train -> MBPP test, 8 rounds, 20 steps, 1024 new tokens, binary reward.
@@ -111,7 +111,7 @@ class CodeTask(Task):
                              "max_new_tokens": 1024, "batch_size": 32, "pass_k": [1, 5], "pass_k_samples": 10},
         },
     }
-    #: The paper's Qwen2.5-3B-Instruct numbers (PAPER.md), printed beside ours by `boostlora bench --suite paper`.
+    #: The paper's Qwen2.5-3B-Instruct numbers, printed beside ours by `boostlora bench --suite paper`.
     reference_results: ClassVar[Mapping[str, Mapping[str, float]]] = {
         "paper": {"boost-rotate": 0.572},
         "paper-humaneval": {"boost-rotate": 0.804, "full-ft": 0.579},

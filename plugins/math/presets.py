@@ -5,7 +5,7 @@ additions/subtractions of one- and two-digit numbers, sized to finish in under 1
 Greedy SmolLM2 answers about 15% of these, so there is room to improve and the improvement is visible.
 
 The ``paper-*`` presets write out every setting of the paper's Qwen2.5-3B-Instruct runs that is stated or
-that we had to reconstruct (PAPER.md: "Reference settings from TinyLoRA reproductions"), so a user with a GPU
+that we had to reconstruct (public TinyLoRA reproductions; docs/reconstructed-choices.md), so a user with a GPU
 and network access can reproduce them; the reconstructed ones are marked.
 """
 
@@ -36,7 +36,7 @@ DEFAULT_TASK = {
     "extractor": "flexible",
 }
 
-PAPER_GRPO = {  # TinyLoRA reproductions' GRPO settings (PAPER.md); lr is ours for tens of parameters
+PAPER_GRPO = {  # TinyLoRA reproductions' GRPO settings; lr is ours for tens of parameters
     "lr": 1e-3,
     "lr_decay": 1.0,
     "steps": 50,

@@ -55,7 +55,7 @@ class MathTask(Task):
     }
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = PRESETS
     baseline_settings: ClassVar[Mapping[str, Mapping[str, Mapping[str, Any]]]] = BASELINES
-    #: The paper's Qwen2.5-3B-Instruct numbers (PAPER.md), printed beside ours by `boostlora bench --suite paper`.
+    #: The paper's Qwen2.5-3B-Instruct numbers, printed beside ours by `boostlora bench --suite paper`.
     reference_results: ClassVar[Mapping[str, Mapping[str, float]]] = {
         "paper-gsm8k": {"boost-rotate": 0.891, "full-ft": 0.870},
         "paper-math500": {"boost-rotate": 0.688},

@@ -102,7 +102,7 @@ class ProteinTask(Task):
         # measures one seed to about 2.5 points.
         "bench-cpu": {**DEFAULT_PRESET, "task_options": {"data": SYNTHETIC, "synthetic_size": 1200}},
         # The paper's setting (ESM2-650M, CE rounds, rotate). r, u, tying, rounds and lr are not published:
-        # these are reconstructions (PAPER.md, "Unknown"). Give your data: task_options.data=PATH, and for
+        # these are reconstructions (docs/reconstructed-choices.md). Give your data: task_options.data=PATH, and for
         # PPB-Affinity-style data partner_column, label_threshold and positive_when.
         "paper": {
             "model": "esm2_t33_650M_UR50D",
