@@ -1,12 +1,15 @@
 """boostlora: gradient boosting over ultra-low-parameter TinyLoRA adapters (BoostLoRA, arXiv 2604.27308).
 
 Public API for plugin authors: ``hookimpl``, the ``Task`` base class and its capability protocols,
-``Verdict``/``Splits``/``Evaluation``, the ``Objective`` interface, and the errors. Everything else is internal.
+``Verdict``/``Splits``/``Evaluation``, the ``Objective`` interface, what lifecycle hooks receive (``RunView``,
+``RoundRecord``), and the errors. Everything else is internal.
 """
 
 from .errors import BoostLoraError, ConfigError, DataError, MergeError
 from .hookspecs import hookimpl
 from .objectives.base import Objective, RoundContext, TrainResult
+from .recorder import RunView
+from .report import RoundRecord
 from .task import Evaluation, GenerativeTask, ReferenceTask, Splits, SupervisedTask, Task, Verdict
 
 __version__ = "0.1.0"
@@ -21,6 +24,8 @@ __all__ = [
     "Objective",
     "ReferenceTask",
     "RoundContext",
+    "RoundRecord",
+    "RunView",
     "Splits",
     "SupervisedTask",
     "Task",

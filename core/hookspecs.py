@@ -14,6 +14,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .objectives.base import Objective
+    from .recorder import RunView
     from .report import RoundRecord
     from .task import Task
 
@@ -40,21 +41,29 @@ def boostlora_register_objectives(register: Callable[[type[Objective]], None]) -
 
 
 @hookspec
-def boostlora_run_start(run: Any) -> None:
+def boostlora_run_start(run: RunView) -> None:
     """Called once after the base evaluation and before round 0 (also when a run resumes).
 
-    ``run`` is the live ``boostlora.loop.Run``: its ``config``, ``task``, ``run_dir`` and ``report``.
+    ``run`` is a read-only ``boostlora.RunView``: ``config`` (a copy), ``task``, ``run_dir``,
+    ``base_eval_accuracy``, ``rounds`` (``RoundRecord`` tuple), ``rounds_done``, ``stop_reason``.
+    Lifecycle hooks fire for every run, whichever plugin's task it runs, and only on rank 0 of a multi-process
+    run; check ``run.config.plugin`` to act on your own task's runs only.
     """
 
 
 @hookspec
-def boostlora_round_end(run: Any, record: RoundRecord) -> str | None:
-    """Called after every merged round with that round's record.
+def boostlora_round_end(run: RunView, record: RoundRecord) -> str | bool | None:
+    """Called after every merged round, once its checkpoint is written, with that round's ``RoundRecord``.
 
-    Return a non-empty string to stop the run after this round; the string is recorded as the stop reason.
+    Return None (or nothing) to go on. Return a non-empty string to stop the run after this round; the string is
+    recorded as the stop reason. Returning ``True`` also stops it, with the reason "plugin NAME asked to stop".
+    Anything else is refused as one line naming the plugin. Fires for every run (see ``boostlora_run_start``).
     """
 
 
 @hookspec
-def boostlora_run_end(run: Any, report: dict[str, Any]) -> None:
-    """Called once when the run stops, with the final report as written to ``report.json``."""
+def boostlora_run_end(run: RunView, report: dict[str, Any]) -> None:
+    """Called once when the run stops, with a copy of the final report as written to ``report.json``.
+
+    Fires for every run (see ``boostlora_run_start``); changing ``report`` changes nothing.
+    """

@@ -2,20 +2,20 @@
 
     once:     SVD of every target module's ORIGINAL weight
     round k:  F_k = examples of the train split the current model gets wrong
-              stop if F_k is empty, the rounds are spent, or held-out accuracy stopped improving
+              stop if F_k is empty or the rounds are spent
               attach a fresh zero-initialised TinyLoRA adapter on block k of the singular directions
-              train it on F_k with the task's objective
+              train it on F_k with the task's objective (then, optionally, a line search over its scale)
               merge it into the weights in fp32, check the merge, unload the adapter
-              evaluate the held-out split, record, checkpoint
+              evaluate the held-out split
 
-Everything domain-specific comes from the task plugin; everything here is the method.
+Everything domain-specific comes from the task plugin; ``boosting_round`` is the method alone. What a run
+does about each round (records, the cross-rank check, patience, checkpoints, hooks) is ``recorder.py``.
 """
 
 from __future__ import annotations
 
 import random
 import shutil
-import time
 from dataclasses import dataclass, field
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,8 +34,9 @@ from .errors import BoostLoraError, ConfigError, DataError
 from .evaluation import evaluate
 from .merge import RankLedger, merge_round, replay_round
 from .objectives.base import Objective, RoundContext
-from .plugins import find_objective, find_task, pm, round_end_stop_reason
-from .report import RoundRecord, format_table, table_row
+from .plugins import find_objective, find_task
+from .recorder import Phases, RoundResult, after_round, item_verdicts, run_ended, run_started
+from .report import format_table
 from .splits import evaluation_splits
 from .subspace import SubspaceAllocator, check_capacity, save_bases
 from .task import Evaluation, Splits, Task
@@ -43,7 +44,7 @@ from .task import Evaluation, Splits, Task
 
 @dataclass
 class Run:
-    """The live state of a run; lifecycle hooks receive it."""
+    """The live, mutable state of a run, private to core: lifecycle hooks receive a read-only ``RunView``."""
 
     config: RunConfig
     task: Task
@@ -99,11 +100,12 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
     distributed.refuse_sharded_engines()
     distributed.init_from_env()
     run = start_run(config, run_dir, resume=resume)
-    if distributed.is_main():
-        pm.hook.boostlora_run_start(run=run)
+    run_started(run)
     try:
         while not run.stopped:
-            boosting_round(run)
+            result = boosting_round(run)
+            if result is not None:
+                after_round(run, result, save)
     except KeyboardInterrupt:
         where = f"; resume with: boostlora run --resume {run.run_dir}" if run.run_dir else ""
         raise BoostLoraError(f"interrupted after {run.rounds_done} merged round(s){where}") from None
@@ -216,17 +218,21 @@ def build_allocator(model: nn.Module, targets: list[str], config: RunConfig, run
     return SubspaceAllocator(distributed.broadcast(bases), config.strategy, config.r, config.block_scale)
 
 
-def boosting_round(run: Run) -> None:
-    """One round: failure set, fresh adapter, train, merge, evaluate, record."""
+def boosting_round(run: Run) -> RoundResult | None:
+    """One round of the method: failure set, fresh adapter, train, line search, merge, held-out evaluation.
+
+    Returns what the round produced (``recorder.after_round`` records it), or None after stopping the run when
+    the rounds are spent or nothing is left to fix.
+    """
     config, task, k = run.config, run.task, run.rounds_done
     if k >= config.max_rounds:
         return run.stop(f"max_rounds={config.max_rounds} reached")
-    started = time.perf_counter()
+    phases = Phases()
     seed = round_seed(config.seed, k)
 
     # F_k: what the current model gets wrong, on the whole training split.
-    train_eval = evaluate(task, run.model, run.splits.train)
-    eval_seconds = time.perf_counter() - started
+    with phases("eval_train"):
+        train_eval = evaluate(task, run.model, run.splits.train)
     failures = train_eval.failures
     if not failures:
         return run.stop("no failures left on the training split")
@@ -241,63 +247,23 @@ def boosting_round(run: Run) -> None:
         round_index=k, r=config.r, u=config.u, weight_tying=config.weight_tying, seed=config.seed,
     )
     torch.manual_seed(seed)
-    train_started = time.perf_counter()
-    trained = run.objective.train(
-        RoundContext(adapter.model, task, examples, adapter.trainable, k, seed, run.device, config.show_progress)
-    )
-    train_seconds = time.perf_counter() - train_started
+    with phases("train"):
+        trained = run.objective.train(
+            RoundContext(adapter.model, task, examples, adapter.trainable, k, seed, run.device, config.show_progress)
+        )
     step = choose_step_size(run, adapter, seed) if config.step_sizes else 1.0
 
     # Merge in fp32, check it, and drop the adapter: the model is a plain model again.
-    merge_started = time.perf_counter()
-    merged = merge_round(adapter, run.allocator, config.merge_tolerance, seed)
+    with phases("merge"):
+        merged = merge_round(adapter, run.allocator, config.merge_tolerance, seed)
     run.model = merged.model
-    digest = distributed.check_lockstep(run.model, run.targets, k)
-    run.round_cores.append(merged.cores)
-    run.ledger.add(k, merged.cores)
-    merge_seconds = time.perf_counter() - merge_started
 
     held_out = evaluate(task, run.model, run.splits.eval)
-    previous = run.report["rounds"][-1]["cumulative_params"] if run.report["rounds"] else 0
-    record = RoundRecord(
-        round=k,
-        n_train=len(run.splits.train),
-        n_failures=len(failures),
-        train_accuracy=train_eval.accuracy,
-        eval_accuracy=held_out.accuracy,
-        trainable_params=adapter.trainable_count,
-        cumulative_params=previous + (adapter.trainable_count if step != 0 else 0),
-        effective_rank={name: run.ledger.numerical_rank(name) for name in run.targets},
-        entropy_rank={name: round(run.ledger.entropy_rank(name), 4) for name in run.targets},
-        seconds=round(time.perf_counter() - started, 3),
-        n_trained_on=len(examples),
-        step_size=step,
-        eval_metrics=held_out.metrics,
-        train_metrics={**train_eval.metrics, **trained.metrics},
-        merge_gap=merged.max_relative_gap,
-        seconds_train=round(train_seconds, 3),
-        seconds_eval_train=round(eval_seconds, 3),
-        seconds_merge=round(merge_seconds, 3),
-        eval_verdicts=item_verdicts(held_out),
-        weights_sha256=digest,
+    return RoundResult(
+        round=k, train_eval=train_eval, held_out=held_out, n_trained_on=len(examples),
+        trainable_params=adapter.trainable_count, trained=trained, step_size=step, cores=merged.cores,
+        merge_gap=merged.max_relative_gap, phases=phases,
     )
-    run.report["rounds"].append(record.to_dict())
-    run.log(table_row(record.to_dict()))
-    if held_out.accuracy > run.best_eval:
-        run.best_eval, run.rounds_since_best = held_out.accuracy, 0
-    else:
-        run.rounds_since_best += 1
-    save(run)
-
-    if distributed.is_main():
-        reason = round_end_stop_reason(run=run, record=record)
-        if reason:
-            run.stop(reason)
-    if config.patience is not None and run.rounds_since_best >= config.patience:
-        run.stop(f"held-out accuracy has not improved for {config.patience} round(s)")
-    run.report["stop_reason"] = distributed.broadcast(run.report.get("stop_reason"))
-    if run.stopped:
-        save(run)
 
 
 def replay_sample(evaluation: Evaluation, fraction: float, seed: int) -> list[int]:
@@ -357,11 +323,6 @@ def new_report(config: RunConfig, task: Task, model_name: str, targets: list[str
     }
 
 
-def item_verdicts(evaluation: Evaluation) -> list[int]:
-    """1 where the example was judged correct, 0 where not, in the split's order."""
-    return [int(bool(v.correct)) for v in evaluation.verdicts]
-
-
 def save(run: Run) -> None:
     """Checkpoint and report, each written atomically; the checkpoint first, so a report never runs ahead."""
     if run.run_dir is None or not distributed.is_main():
@@ -414,5 +375,4 @@ def finish_run(run: Run) -> None:
             shutil.rmtree(final, ignore_errors=True)
             staging.rename(final)
     run.log(f"stopped: {run.report['stop_reason']}")
-    if distributed.is_main():
-        pm.hook.boostlora_run_end(run=run, report=run.report)
+    run_ended(run)

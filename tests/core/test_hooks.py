@@ -73,3 +73,42 @@ def test_every_hook_has_a_test():
     assert specs == set(HOOK_TESTS), f"hooks without a test: {sorted(specs - set(HOOK_TESTS))}"
     for spec in specs:
         assert inspect.getdoc(getattr(hookspecs, spec)), f"{spec} has no docstring"
+
+
+class Meddler:
+    """A hook that inspects what it is given and tries to change it."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[type, type]] = []
+
+    @hookimpl
+    def boostlora_round_end(self, run, record):
+        import dataclasses
+
+        self.seen.append((type(run), type(record)))
+        run.config.max_rounds = 1  # a copy: the run goes on
+        for target in (run, record):
+            try:
+                setattr(target, "round", 99)
+            except dataclasses.FrozenInstanceError:
+                pass
+            else:
+                raise AssertionError(f"{type(target).__name__} is writable")
+
+    @hookimpl
+    def boostlora_run_end(self, run, report):
+        report["rounds"].clear()  # a copy: report.json keeps its rounds
+
+
+def test_hooks_receive_typed_read_only_objects(toy_plugin):
+    from boostlora import RoundRecord, RunView
+
+    meddler = Meddler()
+    register_plugin(meddler, name="meddler")
+    try:
+        report = boost(build_config(FAST))
+    finally:
+        unregister_plugin("meddler")
+    assert meddler.seen == [(RunView, RoundRecord)] * 3
+    assert [rec["round"] for rec in report["rounds"]] == [0, 1, 2]
+
