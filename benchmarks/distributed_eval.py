@@ -16,7 +16,7 @@ import time
 import torch
 
 from boostlora import distributed
-from boostlora.loop import evaluate
+from boostlora.evaluation import evaluate
 from boostlora.plugins import find_task
 
 

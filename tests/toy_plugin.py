@@ -93,7 +93,31 @@ class EmptyTask(ToyTask):
         return Splits(train=[], eval=splits.eval)
 
 
+class OwnEvaluateTask(ToyTask):
+    """A task with its own ``evaluate`` (as the code plugin has): it must be the one used, also across processes.
+
+    It records the size of every batch it judges and adds two metrics that only it can produce: a mean
+    (``own_evaluate``) and a count (``judged``), which ``merge_metrics`` adds up across shards.
+    """
+
+    name = "own-evaluate"
+    presets = {}
+    batches: list[int] = []
+
+    def evaluate(self, model, examples):
+        self.batches.append(len(examples))
+        result = super().evaluate(model, examples)
+        result.metrics.update({"own_evaluate": 1.0, "judged": float(len(examples))})
+        return result
+
+    def merge_metrics(self, examples, predictions, verdicts, shards):
+        merged = super().merge_metrics(examples, predictions, verdicts, shards)
+        merged["judged"] = sum(m["judged"] for _, m in shards)
+        return merged
+
+
 @hookimpl
 def boostlora_register_tasks(register) -> None:
     register(ToyTask)
     register(EmptyTask)
+    register(OwnEvaluateTask)
