@@ -55,7 +55,7 @@ def test_round_end_can_stop_a_run(toy_plugin):
 
 def test_register_tasks_and_objectives(toy_plugin):
     plugins = collect()
-    assert set(plugins["toy"].tasks) == {"toy", "empty"}
+    assert set(plugins["toy"].tasks) == {"toy", "empty", "own-evaluate"}
     assert "cross_entropy" in plugins["boostlora.objectives"].objectives
 
 

@@ -129,7 +129,7 @@ def test_round_0_is_the_same_whatever_max_rounds_is(toy_plugin, tmp_path):
     extends a shorter one instead of starting somewhere else."""
     from boostlora.subspace import load_bases
 
-    reports = {n: boost(settings(targets=["hidden"], max_rounds=n, svd="full"), tmp_path / str(n)) for n in (2, 8)}
+    reports = {n: boost(settings(targets=["hidden"], max_rounds=n), tmp_path / str(n)) for n in (2, 8)}
     timing = {"seconds", "seconds_train", "seconds_eval_train", "seconds_merge"}
     first = [{k: v for k, v in reports[n]["rounds"][0].items() if k not in timing} for n in (2, 8)]
     assert first[0] == first[1]
