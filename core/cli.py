@@ -7,13 +7,12 @@ and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import FIELDS, build_config, load_yaml, merge_settings, parse_override
+from .config import build_config, load_yaml, merge_settings, parse_override
 from .errors import BoostLoraError, ConfigError
 
 DEFAULT_PLUGIN = "math"
@@ -37,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--list-settings", action="store_true", help="print every setting with its default and exit")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings, e.g. max_rounds=8 objective_options.lr=1e-3")
 
-    commands.add_parser("plugins", help="list installed plugins, their tasks and objectives")
+    plugins = commands.add_parser("plugins", help="list installed plugins, their tasks and objectives")
+    plugins.add_argument("--verbose", action="store_true", help="also every task's and objective's options")
 
     bench = commands.add_parser("bench", help="every task under every method, side by side (see boostlora.bench)")
     bench.add_argument("--suite", default="cpu",
@@ -94,14 +94,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .loop import boost, resume
 
     if args.list_settings:
-        for name, spec in FIELDS.items():
-            if spec.default is not dataclasses.MISSING:
-                default = repr(spec.default)
-            elif spec.default_factory is not dataclasses.MISSING:
-                default = repr(spec.default_factory())
-            else:
-                default = "required"
-            print(f"{name:<18} {default:<10} {spec.metadata.get('help', '')}")
+        from .listing import plugin_lines, run_settings
+
+        print("\n".join(run_settings()))
+        print("\ntask_options and objective_options of every installed plugin (boostlora plugins --verbose):")
+        print("\n".join(plugin_lines(verbose=True)))
         return 0
     if args.resume:
         flags = (("--plugin", args.plugin), ("--task", args.task), ("--config", args.config), ("--preset", args.preset),
@@ -119,18 +116,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from .plugins import collect
+    from .listing import plugin_lines
 
-    for name, info in sorted(collect().items()):
-        if not info.tasks and not info.objectives:
-            print(f"{name}: (registers nothing)")
-            continue
-        print(name)
-        for task_name, cls in sorted(info.tasks.items()):
-            presets = ", ".join(sorted(getattr(cls, "presets", {}) or {})) or "-"
-            print(f"  task {task_name:<14} {cls.description}  [objective: {cls.default_objective}; presets: {presets}]")
-        for obj_name, cls in sorted(info.objectives.items()):
-            print(f"  objective {obj_name:<9} {cls.description}")
+    print("\n".join(plugin_lines(verbose=args.verbose)))
     return 0
 
 

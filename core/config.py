@@ -130,9 +130,15 @@ FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 _HINTS = typing.get_type_hints(RunConfig)
 
 
-def _coerce(name: str, value: Any) -> Any:
-    """Check ``value`` against the field's type, converting the obvious cases (int -> float, str -> list)."""
-    hint = _HINTS[name]
+def _coerce(name: str, value: Any, hint: Any = None) -> Any:
+    """Check ``value`` against the field's type, converting the obvious cases (int -> float, str -> list).
+
+    ``hint`` is the type to check against; by default the ``RunConfig`` field's. Task and objective options
+    (``boostlora.options``) use the same rules with their own fields' types.
+    """
+    hint = _HINTS[name] if hint is None else hint
+    if hint is Any:
+        return value
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
     if value is None:
         if type(None) in options:
@@ -149,6 +155,11 @@ def _coerce(name: str, value: Any) -> Any:
             errors.append("one of " + ", ".join(map(str, typing.get_args(option))))
         elif origin is list:
             (item,) = typing.get_args(option)
+            if item is Any:
+                if isinstance(value, (list, tuple)):
+                    return list(value)
+                errors.append("a list")
+                continue
             items = [value] if isinstance(value, (str, int, float)) else value
             if isinstance(items, (list, tuple)) and all(isinstance(v, item) or (item is float and isinstance(v, int)) for v in items):
                 return [item(v) for v in items]

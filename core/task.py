@@ -15,12 +15,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from .errors import ConfigError
+from .options import Options as OptionsBase
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,10 @@ class Task(ABC):
     default_targets: ClassVar[tuple[str, ...]] = ()
     #: Objective used when the run names none.
     default_objective: ClassVar[str] = "cross_entropy"
-    #: Options the task accepts, with their defaults; anything else is refused.
+    #: Typed options: a ``boostlora.Options`` dataclass with a default and help text per field. When set,
+    #: ``task_options`` are checked against its field types and ``default_options`` is derived from it.
+    Options: ClassVar[type[OptionsBase] | None] = None
+    #: Options the task accepts, with their defaults; anything else is refused. (Untyped: prefer ``Options``.)
     default_options: ClassVar[Mapping[str, Any]] = {}
     #: Named run settings (``--preset NAME``): mappings of RunConfig fields such as ``r``, ``objective_options``
     #: or ``task_options``. A preset called ``default`` applies when the run names none.
@@ -94,13 +99,22 @@ class Task(ABC):
     #: Published numbers to print beside ours in benchmark tables, keyed by preset then method.
     reference_results: ClassVar[Mapping[str, Mapping[str, float]]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Options" in cls.__dict__ and cls.Options is not None:
+            cls.default_options = MappingProxyType(cls.Options.defaults())
+
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: Mapping[str, Any]
+        if self.Options is not None:
+            self.options = self.Options.build(options, f"task '{self.name}'", "task_options")
+            return
         options = dict(options or {})
         unknown = sorted(set(options) - set(self.default_options))
         if unknown:
             known = ", ".join(sorted(self.default_options)) or "none"
             raise ConfigError(f"task '{self.name}' has no option(s) {', '.join(unknown)} (known: {known})")
-        self.options: dict[str, Any] = {**self.default_options, **options}
+        self.options = {**self.default_options, **options}
 
     @abstractmethod
     def load_model(self, model: str, device: torch.device) -> nn.Module:

@@ -31,8 +31,8 @@ def test_readme_test_command_is_what_ci_runs():
 def test_readme_plugin_example_runs_and_learns():
     (source,) = [block for block in code_blocks("python") if "boostlora_register_tasks" in block]
     module = types.ModuleType("readme_halfspace")
-    exec(compile(source, "README.md", "exec"), module.__dict__)
-    sys.modules["readme_halfspace"] = module
+    sys.modules["readme_halfspace"] = module  # as an import would: dataclasses look their module up
+    exec(compile(source, "README.md", "exec", dont_inherit=True), module.__dict__)
     register_plugin(module, name="halfspace")
     try:
         preset = module.Halfspace.presets["default"]

@@ -10,12 +10,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..options import Options as OptionsBase
 from ..task import Task
 
 
@@ -47,16 +49,28 @@ class Objective(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    #: Options the objective accepts, with their defaults; anything else is refused.
+    #: Typed options: a ``boostlora.Options`` dataclass with a default and help text per field. When set,
+    #: ``objective_options`` are checked against its field types and ``default_options`` is derived from it.
+    Options: ClassVar[type[OptionsBase] | None] = None
+    #: Options the objective accepts, with their defaults; anything else is refused. (Untyped: prefer ``Options``.)
     default_options: ClassVar[Mapping[str, Any]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Options" in cls.__dict__ and cls.Options is not None:
+            cls.default_options = MappingProxyType(cls.Options.defaults())
+
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: Mapping[str, Any]
+        if self.Options is not None:
+            self.options = self.Options.build(options, f"objective '{self.name}'", "objective_options")
+            return
         options = dict(options or {})
         unknown = sorted(set(options) - set(self.default_options))
         if unknown:
             known = ", ".join(sorted(self.default_options)) or "none"
             raise ConfigError(f"objective '{self.name}' has no option(s) {', '.join(unknown)} (known: {known})")
-        self.options: dict[str, Any] = {**self.default_options, **options}
+        self.options = {**self.default_options, **options}
 
     def check(self, task: Task) -> None:
         """Refuse, before any training, a task this objective cannot train (raise ``ConfigError``)."""

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from ..contract import check_loss
+from ..options import option
 from ..task import SupervisedTask, Task
 from .base import RoundContext, require_capability
-from .minibatch import MinibatchObjective
+from .minibatch import MinibatchObjective, MinibatchOptions
 
 
 class CrossEntropy(MinibatchObjective):
@@ -19,12 +21,12 @@ class CrossEntropy(MinibatchObjective):
 
     name: ClassVar[str] = "cross_entropy"
     description: ClassVar[str] = "supervised loss from the task (classification), AdamW, warm-up each round"
-    default_options: ClassVar[dict[str, Any]] = {
-        **MinibatchObjective.default_options,
-        "lr": 5e-2,
-        "steps": 30,
-        "warmup_steps": 3,
-    }
+
+    @dataclass
+    class Options(MinibatchOptions):
+        lr: float = option(5e-2, "AdamW learning rate of the round's few numbers")
+        steps: int = option(30, "optimizer steps per round")
+        warmup_steps: int = option(3, "linear warm-up steps at the start of every round")
 
     def check(self, task: Task) -> None:
         require_capability(self.name, task, SupervisedTask, "defines loss(model, examples)")

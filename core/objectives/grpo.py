@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import tempfile
 import warnings
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from .. import distributed
 from ..errors import ConfigError
 from ..generation import render_prompt
+from ..options import Options, option
 from ..task import GenerativeTask, Task
 from .base import Objective, RoundContext, TrainResult, require_capability, warmup_schedule
 
@@ -109,53 +111,57 @@ def _dynamic_sampling_trainer(base: type) -> type:
     return DynamicSamplingGRPOTrainer
 
 
+@dataclass
+class GRPOOptions(Options):
+    """Options of the ``grpo`` objective (TRL's GRPOTrainer, one fresh trainer per round)."""
+
+    lr: float = option(1e-3, "learning rate of the round's few numbers")
+    lr_decay: float = option(1.0, "round k trains with lr * lr_decay**k")
+    steps: int = option(10, "optimizer steps per round")
+    prompts_per_step: int = option(16, "prompts per optimizer step (the global batch across processes)")
+    num_generations: int = option(4, "sampled completions per prompt (the group GRPO compares)")
+    max_completion_length: int = option(16, "tokens per sampled completion")
+    temperature: float = option(1.0, "sampling temperature")
+    top_p: float = option(1.0, "nucleus sampling")
+    beta: float = option(0.0, "KL penalty to the round's starting model (0 as in the TinyLoRA reproductions)")
+    loss_type: str = option("grpo", "TRL loss aggregation: grpo, dapo, dr_grpo or bnpo")
+    scale_rewards: str = option("group", "TRL advantage scaling: group, batch or none")
+    drop_zero_variance: bool = option(True, "drop prompt groups whose samples all score alike (no gradient)")
+    warmup_steps: int = option(1, "linear warm-up steps at the start of every round")
+    schedule: Literal["constant", "cosine"] = option("constant", "learning-rate schedule after warm-up")
+    max_grad_norm: float = option(1.0, "gradient clipping norm")
+    gradient_checkpointing: bool = option(False, "trade compute for memory on long completions")
+    generation_backend: Literal["transformers", "vllm"] = option(
+        "transformers", "transformers, or vllm (GPU, `pip install 'boostlora[vllm]'`): TRL samples through it")
+    vllm_mode: Literal["colocate", "server"] = option(
+        "colocate", "colocate (vLLM inside each training process) or server (`trl vllm-serve`)")
+    vllm_gpu_memory_utilization: float = option(0.3, "share of GPU memory vLLM may take (colocate only)")
+    vllm_server_base_url: str | None = option(None, "URL of a `trl vllm-serve` process (server only)")
+
+    def validate(self) -> None:
+        for key in ("steps", "prompts_per_step", "max_completion_length"):
+            if self[key] < 1:
+                raise ConfigError(f"objective_options.{key} must be a positive integer, got {self[key]!r}")
+        if self.num_generations < 2:
+            raise ConfigError(f"objective_options.num_generations must be an integer >= 2 (GRPO compares samples), got {self.num_generations!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"objective_options.lr must be positive, got {self.lr!r}")
+        if not self.temperature > 0:
+            raise ConfigError(f"objective_options.temperature must be positive, got {self.temperature!r}")
+        if self.beta < 0:
+            raise ConfigError(f"objective_options.beta must be non-negative, got {self.beta!r}")
+
+
 class GRPO(Objective):
     """Group-relative policy optimisation with the task's reward, TRL doing sampling and the loss."""
 
     name: ClassVar[str] = "grpo"
     description: ClassVar[str] = "RL with the task's verifiable reward (TRL GRPOTrainer), dynamic sampling"
-    default_options: ClassVar[dict[str, Any]] = {
-        "lr": 1e-3,
-        "lr_decay": 1.0,  # round k trains with lr * lr_decay**k
-        "steps": 10,  # optimizer steps per round
-        "prompts_per_step": 16,
-        "num_generations": 4,  # group size
-        "max_completion_length": 16,
-        "temperature": 1.0,
-        "top_p": 1.0,
-        "beta": 0.0,  # KL to the round's starting model; 0 as in the TinyLoRA reproductions
-        "loss_type": "grpo",  # TRL loss aggregation (grpo, dapo, dr_grpo, bnpo)
-        "scale_rewards": "group",  # TRL advantage scaling (group, batch, none)
-        "drop_zero_variance": True,
-        "warmup_steps": 1,
-        "schedule": "constant",
-        "max_grad_norm": 1.0,
-        "gradient_checkpointing": False,
-        "generation_backend": "transformers",  # or vllm (GPU, `pip install 'boostlora[vllm]'`): TRL samples through it
-        "vllm_mode": "colocate",  # colocate (vLLM inside each training process) or server (`trl vllm-serve`)
-        "vllm_gpu_memory_utilization": 0.3,  # colocate only
-        "vllm_server_base_url": None,  # server only, e.g. http://localhost:8000
-    }
+    Options = GRPOOptions
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
-        o = self.options
-        for key in ("steps", "prompts_per_step", "max_completion_length"):
-            if not isinstance(o[key], int) or o[key] < 1:
-                raise ConfigError(f"objective_options.{key} must be a positive integer, got {o[key]!r}")
-        if not isinstance(o["num_generations"], int) or o["num_generations"] < 2:
-            raise ConfigError(f"objective_options.num_generations must be an integer >= 2 (GRPO compares samples), got {o['num_generations']!r}")
-        if not (isinstance(o["lr"], (int, float)) and o["lr"] > 0):
-            raise ConfigError(f"objective_options.lr must be positive, got {o['lr']!r}")
-        if not o["temperature"] > 0:
-            raise ConfigError(f"objective_options.temperature must be positive, got {o['temperature']!r}")
-        if o["beta"] < 0:
-            raise ConfigError(f"objective_options.beta must be non-negative, got {o['beta']!r}")
-        if o["generation_backend"] not in ("transformers", "vllm"):
-            raise ConfigError(f"objective_options.generation_backend must be transformers or vllm, got {o['generation_backend']!r}")
-        if o["vllm_mode"] not in ("colocate", "server"):
-            raise ConfigError(f"objective_options.vllm_mode must be colocate or server, got {o['vllm_mode']!r}")
-        if o["generation_backend"] == "vllm":
+        if self.options["generation_backend"] == "vllm":
             require_vllm("objective_options.generation_backend=vllm")
 
     def check_processes(self, processes: int) -> None:

@@ -9,40 +9,46 @@ from __future__ import annotations
 
 import random
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import torch
 from tqdm.auto import tqdm
 
 from .. import distributed
 from ..errors import ConfigError
+from ..options import Options, option
 from .base import Objective, RoundContext, TrainResult, warmup_schedule
+
+
+@dataclass
+class MinibatchOptions(Options):
+    """Options of the supervised objectives' minibatch loop."""
+
+    lr: float = option(1e-2, "AdamW learning rate of the round's few numbers")
+    steps: int = option(10, "optimizer steps per round")
+    batch_size: int = option(16, "examples per step (the global batch across processes)")
+    warmup_steps: int = option(1, "linear warm-up steps at the start of every round")
+    schedule: Literal["constant", "cosine"] = option("constant", "learning-rate schedule after warm-up")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    max_grad_norm: float | None = option(1.0, "gradient clipping norm (0 or unset: no clipping)")
+
+    #: Options that must be at least 1.
+    positive: ClassVar[tuple[str, ...]] = ("steps", "batch_size")
+
+    def validate(self) -> None:
+        for key in self.positive:
+            if self[key] < 1:
+                raise ConfigError(f"objective_options.{key} must be a positive integer, got {self[key]!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"objective_options.lr must be positive, got {self.lr!r}")
 
 
 class MinibatchObjective(Objective):
     """AdamW over ``ctx.trainable`` on shuffled minibatches; a fresh optimizer and warm-up every round."""
 
-    default_options: ClassVar[Mapping[str, Any]] = {
-        "lr": 1e-2,
-        "steps": 10,
-        "batch_size": 16,
-        "warmup_steps": 1,
-        "schedule": "constant",
-        "weight_decay": 0.0,
-        "max_grad_norm": 1.0,
-    }
-    #: Options that must be positive integers.
-    positive_int_options: ClassVar[tuple[str, ...]] = ("steps", "batch_size")
-
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        super().__init__(options)
-        for key in self.positive_int_options:
-            value = self.options[key]
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"objective_options.{key} must be a positive integer, got {value!r}")
-        if not (isinstance(self.options["lr"], (int, float)) and self.options["lr"] > 0):
-            raise ConfigError(f"objective_options.lr must be positive, got {self.options['lr']!r}")
+    Options = MinibatchOptions
 
     @abstractmethod
     def batch_loss(self, ctx: RoundContext, examples: Sequence[Any]) -> torch.Tensor:

@@ -9,14 +9,16 @@ updates than RL for the same gain, hence the much larger default learning rate t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
 from ..generation import render_prompt
+from ..options import option
 from ..task import ReferenceTask, Task
 from .base import RoundContext, require_capability
-from .minibatch import MinibatchObjective
+from .minibatch import MinibatchObjective, MinibatchOptions
 
 
 def sft_batch(tokenizer: Any, prompts: Sequence[Any], references: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
@@ -47,8 +49,11 @@ class SFT(MinibatchObjective):
 
     name: ClassVar[str] = "sft"
     description: ClassVar[str] = "imitate the task's reference solutions (next-token cross-entropy)"
-    default_options: ClassVar[dict[str, Any]] = {**MinibatchObjective.default_options, "max_length": 512}
-    positive_int_options: ClassVar[tuple[str, ...]] = ("steps", "batch_size", "max_length")
+
+    @dataclass
+    class Options(MinibatchOptions):
+        max_length: int = option(512, "tokens of prompt + reference per example (the prompt's head is cut first)")
+        positive: ClassVar[tuple[str, ...]] = ("steps", "batch_size", "max_length")
 
     def check(self, task: Task) -> None:
         require_capability(self.name, task, ReferenceTask, "has reference solutions (reference(example))")

@@ -18,10 +18,9 @@ from boostlora.generation import generate
 
 from . import oracle
 from .data import MathExample, drop_overlap, load_examples
+from .options import MathOptions
 from .presets import BASELINES, DEFAULT_TASK, PRESETS
 from .prompts import build_messages
-
-ANSWER_FORMATS = ("auto", "numeric", "latex")
 
 
 class MathTask(Task):
@@ -32,27 +31,7 @@ class MathTask(Task):
     default_model: ClassVar[str | None] = OFFLINE_DEFAULT
     default_targets: ClassVar[tuple[str, ...]] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     default_objective: ClassVar[str] = "grpo"
-    default_options: ClassVar[Mapping[str, Any]] = {
-        "dataset": "reasoning_gym:basic_arithmetic",  # reasoning_gym:NAME, gsm8k, math500, math-train, hub name, path
-        "generator_options": {},  # keyword arguments of the reasoning-gym generator
-        "dataset_config": None,  # hub config name (aliases know theirs)
-        "eval_dataset": None,  # held-out source when it differs from the training one (MATH -> MATH-500)
-        "eval_dataset_config": None,
-        "train_split": "train",
-        "eval_split": "test",
-        "train_size": 256,  # at most this many training problems (None: all)
-        "eval_size": 200,  # at most this many held-out problems (None: all)
-        "fields": {},  # column mapping {question, answer, solution} for files and unknown hub datasets
-        "answer_format": "auto",  # numeric (exact number), latex (math-verify), auto (from the dataset)
-        "extractor": "flexible",  # numeric answers: which extractor decides correctness (strict or flexible)
-        "system_prompt": "",
-        "instruction": "",  # appended to every question, e.g. "Answer with just the number."
-        "few_shot": 0,  # solved training problems shown before each question (taken out of the train split)
-        "max_new_tokens": 256,
-        "batch_size": 64,  # evaluation batch size
-        "stop": [],  # stop strings for evaluation
-        "verify_timeout": 5,  # seconds math-verify may spend on one answer
-    }
+    Options = MathOptions
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = PRESETS
     baseline_settings: ClassVar[Mapping[str, Mapping[str, Mapping[str, Any]]]] = BASELINES
     #: The paper's Qwen2.5-3B-Instruct numbers, printed beside ours by `boostlora bench --suite paper`.
@@ -63,23 +42,6 @@ class MathTask(Task):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        o = self.options
-        if o["answer_format"] not in ANSWER_FORMATS:
-            raise ConfigError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {o['answer_format']!r}")
-        if o["extractor"] not in oracle.EXTRACTORS:
-            raise ConfigError(f"extractor must be one of {', '.join(oracle.EXTRACTORS)}, got {o['extractor']!r}")
-        for key in ("max_new_tokens", "batch_size", "verify_timeout"):
-            if not isinstance(o[key], int) or o[key] < 1:
-                raise ConfigError(f"task option {key} must be a positive integer, got {o[key]!r}")
-        for key in ("train_size", "eval_size"):
-            if o[key] is not None and (not isinstance(o[key], int) or o[key] < 1):
-                raise ConfigError(f"task option {key} must be a positive integer or null, got {o[key]!r}")
-        if not isinstance(o["few_shot"], int) or o["few_shot"] < 0:
-            raise ConfigError(f"task option few_shot must be a non-negative integer, got {o['few_shot']!r}")
-        if not isinstance(o["fields"], Mapping) or set(o["fields"]) - {"question", "answer", "solution"}:
-            raise ConfigError(f"fields maps question/answer/solution to column names, got {o['fields']!r}")
-        if isinstance(o["stop"], str):
-            o["stop"] = [o["stop"]]
         self.tokenizer: Any = None
         self.shots: list[MathExample] = []
 

@@ -128,3 +128,21 @@ def test_console_script_reports_unknown_plugin_without_traceback():
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "unknown plugin 'definitely-not-a-plugin'" in proc.stderr
+
+
+def test_plugins_verbose_and_list_settings_show_every_option(toy_plugin, capsys):
+    code, out, _ = run_cli(capsys, "plugins", "--verbose")
+    assert code == 0
+    lines = out.splitlines()
+
+    def row(prefix: str) -> str:
+        return next(line for line in lines if line.strip().startswith(prefix + " "))
+
+    assert "0.05" in row("objective_options.lr") and "AdamW learning rate" in row("objective_options.lr")
+    assert "'grpo'" in row("objective_options.loss_type") and "TRL loss aggregation" in row("objective_options.loss_type")
+    assert any("task_options.dataset" in line and "'reasoning_gym:basic_arithmetic'" in line and "gsm8k" in line
+               for line in lines)  # a typed task's options, with help
+    assert "512" in row("task_options.n_train")  # an untyped task's options are listed with their defaults
+    code, out, _ = run_cli(capsys, "run", "--list-settings")
+    assert code == 0
+    assert out.splitlines()[0].startswith("plugin ") and "task_options.verify_timeout" in out and "objective_options.max_length" in out

@@ -125,5 +125,5 @@ def test_asking_for_vllm_without_it_is_one_clear_message(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
     with pytest.raises(ConfigError, match=r"needs vLLM, which is not installed: pip install 'boostlora\[vllm\]'"):
         GRPO({"generation_backend": "vllm"})
-    with pytest.raises(ConfigError, match="generation_backend must be transformers or vllm"):
+    with pytest.raises(ConfigError, match="generation_backend must be one of transformers, vllm"):
         GRPO({"generation_backend": "sglang"})
