@@ -16,17 +16,19 @@ skipped and the round is still exact, just slower.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 
 import torch
 from peft import PeftModel, TinyLoraConfig, get_peft_model
 from peft.tuners.tinylora.layer import TinyLoraLayer
 from torch import nn
 
-from .errors import ConfigError
+from .errors import BoostLoraError, ConfigError
 from .subspace import SubspaceAllocator
 
 #: peft's conventional name: TRL's GRPOTrainer looks the adapter up by it when it builds a KL reference (beta > 0).
@@ -76,12 +78,30 @@ def _placeholder_basis(layer: TinyLoraLayer, adapter_name: str, r: int, fan_in_f
     layer.r[adapter_name] = rank
 
 
+#: The private peft method ``_without_peft_svd`` replaces, and the parameters it is called with.
+PEFT_INIT_SVD_PARAMETERS = ("self", "adapter_name", "r", "fan_in_fan_out")
+
+
+def check_peft_init_svd() -> None:
+    """Refuse a peft whose ``TinyLoraLayer._init_svd`` is not the method ``_placeholder_basis`` stands in for.
+
+    We replace it so peft does not compute an SVD per layer per round (the allocator already holds one); a
+    renamed or re-signed method would otherwise silently bring that cost back, or break the round adapter.
+    """
+    original = getattr(TinyLoraLayer, "_init_svd", None)
+    parameters = tuple(inspect.signature(original).parameters) if original is not None else ()
+    if parameters != PEFT_INIT_SVD_PARAMETERS:
+        raise BoostLoraError(
+            f"peft {version('peft')} changed TinyLoraLayer._init_svd (expected parameters "
+            f"{', '.join(PEFT_INIT_SVD_PARAMETERS)}; found {', '.join(parameters) or 'no such method'}), which "
+            "boostlora replaces: install the peft version pyproject.toml names"
+        )
+
+
 @contextmanager
 def _without_peft_svd() -> Iterator[None]:
-    original = getattr(TinyLoraLayer, "_init_svd", None)
-    if original is None:
-        yield
-        return
+    check_peft_init_svd()
+    original = TinyLoraLayer._init_svd
     TinyLoraLayer._init_svd = _placeholder_basis
     try:
         yield

@@ -146,3 +146,12 @@ def test_plugins_verbose_and_list_settings_show_every_option(toy_plugin, capsys)
     code, out, _ = run_cli(capsys, "run", "--list-settings")
     assert code == 0
     assert out.splitlines()[0].startswith("plugin ") and "task_options.verify_timeout" in out and "objective_options.max_length" in out
+
+
+def test_report_says_why_it_draws_no_plot(good_run, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    (good_run / "rounds.png").unlink(missing_ok=True)
+    code, out, _ = run_cli(capsys, "report", str(good_run))
+    assert code == 0
+    assert "plot: not drawn, matplotlib is not installed (pip install 'boostlora[bench]')" in out
+    assert not (good_run / "rounds.png").exists()
