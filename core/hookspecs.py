@@ -1,8 +1,9 @@
-"""The plugin contract. This module is the API reference: every hook a plugin may implement is here.
+"""The plugin contract's hooks: every hook a plugin may implement is declared here.
 
 Implement hooks with ``boostlora.hookimpl`` in a module or class and expose it through the ``boostlora``
 entry-point group (``[project.entry-points.boostlora] myplugin = "my_package.plugin"``). The built-in math,
-code and protein plugins are found the same way, through boostlora's own entry points.
+code and protein plugins are found the same way, through boostlora's own entry points. docs/plugins.md is the
+author's reference (hooks, ``Task`` and ``Objective`` methods); a test keeps it in step with this module.
 """
 
 from __future__ import annotations

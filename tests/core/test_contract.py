@@ -190,3 +190,26 @@ def test_dataclass_predictions_are_json_holdable():
 
     evaluation = Evaluation([Answer(1, (0.2, 0.8))], [Verdict(True)], {"auroc": 1.0})
     assert check_evaluation("task 't'", evaluation, 1) is evaluation
+
+
+def test_an_installed_plugin_with_a_misspelled_hook_is_one_line_and_exit_2(tmp_path):
+    """End to end: a real entry point (a dist-info on the path), the console command, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "sentiment_plugin.py").write_text(
+        "from boostlora import hookimpl\n\n\n@hookimpl\ndef boostlora_register_task(register):\n    pass\n"
+    )
+    info = tmp_path / "sentiment_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sentiment-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[boostlora]\nsentiment = sentiment_plugin\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "boostlora.cli", "run", "--plugin", "sentiment", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "plugin 'sentiment' implements unknown hook 'boostlora_register_task': did you mean 'boostlora_register_tasks'?" in lines[0]
+    assert not out.exists()
