@@ -194,7 +194,7 @@ def prepare_task(task: Task, objective: Objective, model: nn.Module, splits: Spl
     if overrides_prepare:
         check_prepare_kept(owner, before, fingerprint(model), extra)
     base = evaluate(task, model, splits.eval)
-    objective.preflight(task, model, list(splits.train[:2]))
+    objective.preflight(task, model, [splits.train[i] for i in range(min(2, len(splits.train)))])
     return base
 
 

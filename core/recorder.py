@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +133,7 @@ def build_record(run: Run, result: RoundResult) -> RoundRecord:
     )
 
 
-def after_round(run: Run, result: RoundResult, save: Any) -> RoundRecord:
+def after_round(run: Run, result: RoundResult, save: Callable[[Run], None]) -> RoundRecord:
     """Record the round, checkpoint it with ``save(run)``, and decide (on every rank alike) whether to stop."""
     record = build_record(run, result)
     run.report["rounds"].append(record.to_dict())
