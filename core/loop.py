@@ -17,7 +17,6 @@ from __future__ import annotations
 import random
 import shutil
 from dataclasses import dataclass, field
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
