@@ -1,7 +1,8 @@
 """The subspace allocator: one SVD of the original weights, handed out one block of directions per round.
 
 ROTATE gives round k the singular directions [k*r, (k+1)*r) of the ORIGINAL weight W0 = U S V^T. The blocks
-are mutually orthogonal, so K rounds build an update of rank K*r while each round trains only u numbers.
+are mutually orthogonal, so K merged rounds build an update of rank K*r while each round trains only u numbers
+(a round the line search merges at step 0 adds nothing, so it is not counted).
 TOP gives every round [0, r): TinyLoRA repeated, whose total update never exceeds rank r (the paper's contrast).
 
 The blocks must be the exact ones: rotate's claim is about *these* directions, and a randomized truncated SVD
