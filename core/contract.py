@@ -167,3 +167,21 @@ def check_prepare_kept(owner: str, before: dict[str, tuple[Any, ...]], after: di
             f"{owner}: prepare() changed {shown}, but extra_state() does not return it; a resumed run would lose it. "
             "Return every tensor prepare() changes from extra_state(model), keyed by its state_dict name"
         )
+
+
+def check_prompt(owner: str, value: Any) -> Any:
+    """``prompt`` returns plain text or chat messages (a list of {"role", "content"} dicts)."""
+    messages = isinstance(value, list) and all(isinstance(m, Mapping) and "role" in m and "content" in m for m in value)
+    if not (isinstance(value, str) or (messages and value)):
+        raise ConfigError(
+            f"{owner}: prompt() returned {describe(value)}; it must return a string or a list of chat messages "
+            '({"role": ..., "content": ...})'
+        )
+    return value
+
+
+def check_text(owner: str, method: str, value: Any) -> str:
+    """Methods that hand the trainer text (``reference``) must return a string."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{owner}: {method}() returned {describe(value)}; it must return a string")
+    return value

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from .. import distributed
+from ..contract import check_prompt
 from ..errors import ConfigError
 from ..generation import render_prompt
 from ..options import Options, option
@@ -182,6 +183,10 @@ class GRPO(Objective):
     def check(self, task: Task) -> None:
         require_capability(self.name, task, GenerativeTask, "generates text (prompt, reward and a tokenizer)")
         self.check_processes(distributed.world_size())
+
+    def preflight(self, task: Task, model: Any, examples: Any) -> None:
+        for example in examples:
+            check_prompt(f"task '{task.name}'", task.prompt(example))  # type: ignore[attr-defined]
 
     def train(self, ctx: RoundContext) -> TrainResult:
         from datasets import Dataset, concatenate_datasets

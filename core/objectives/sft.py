@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..contract import check_prompt, check_text
 from ..generation import render_prompt
 from ..options import option
 from ..task import ReferenceTask, Task
@@ -57,6 +58,12 @@ class SFT(MinibatchObjective):
 
     def check(self, task: Task) -> None:
         require_capability(self.name, task, ReferenceTask, "has reference solutions (reference(example))")
+
+    def preflight(self, task: Task, model: Any, examples: Sequence[Any]) -> None:
+        owner = f"task '{task.name}'"
+        for example in examples:
+            check_prompt(owner, task.prompt(example))  # type: ignore[attr-defined]
+            check_text(owner, "reference", task.reference(example))  # type: ignore[attr-defined]
 
     def batch_loss(self, ctx: RoundContext, examples: Sequence[Any]) -> torch.Tensor:
         task: Any = ctx.task

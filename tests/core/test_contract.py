@@ -75,7 +75,33 @@ class WrongExtraState(ToyTask):
         return {"head.weight": model.out.weight.detach()}
 
 
-TASKS = (BoolOracle, TensorPredict, ShortPredict, NumpyMetrics, VectorLoss, FloatLoss, DictEvaluate, WrongExtraState)
+class IntPrompt(ToyTask):
+    """Generative in shape (tokenizer, prompt, reward), trained by grpo; its prompt is not text."""
+
+    name = "int-prompt"
+    default_objective = "grpo"
+    tokenizer = None
+
+    def prompt(self, example):
+        return example[1]
+
+    def reward(self, example, completion):
+        return 0.0
+
+
+class NoneReference(IntPrompt):
+    name = "none-reference"
+    default_objective = "sft"
+
+    def prompt(self, example):
+        return "Which class?"
+
+    def reference(self, example):
+        return None
+
+
+TASKS = (BoolOracle, TensorPredict, ShortPredict, NumpyMetrics, VectorLoss, FloatLoss, DictEvaluate, WrongExtraState,
+         IntPrompt, NoneReference)
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +128,8 @@ def bad_plugin():
         ("float-loss", ["loss() returned", "(float)", "scalar floating-point tensor"]),
         ("dict-evaluate", ["evaluate() returned {'accuracy': 0.5} (dict)", "boostlora.Evaluation"]),
         ("wrong-extra-state", ["extra_state() returned 'head.weight'", "state_dict()"]),
+        ("int-prompt", ["task 'int-prompt': prompt() returned", "(int)", "a string or a list of chat messages"]),
+        ("none-reference", ["task 'none-reference': reference() returned None (NoneType)", "must return a string"]),
     ],
 )
 def test_a_wrong_return_value_is_one_line_exit_2_and_nothing_written(bad_plugin, tmp_path, capsys, task, needles):
