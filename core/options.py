@@ -86,3 +86,14 @@ def describe_options(owner: type) -> list[tuple[str, Any, str]]:
     if typed is not None:
         return typed.describe()
     return [(name, default, "") for name, default in (getattr(owner, "default_options", {}) or {}).items()]
+
+
+def check_options_class(owner: str, options: Any) -> None:
+    """A task's or objective's ``Options`` must be its own ``@dataclass`` subclass of ``boostlora.Options``.
+
+    Without the decorator a subclass silently has no fields, and every option would be refused as unknown.
+    """
+    if not (isinstance(options, type) and issubclass(options, Options)):
+        raise ConfigError(f"{owner}.Options must be a subclass of boostlora.Options, got {options!r}")
+    if "__dataclass_fields__" not in vars(options):
+        raise ConfigError(f"{owner}.Options ({options.__name__}) is not a dataclass: decorate it with @dataclass")

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
-from .options import Options as OptionsBase
+from .options import Options as OptionsBase, check_options_class
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ class Task(ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "Options" in cls.__dict__ and cls.Options is not None:
+            check_options_class(cls.__name__, cls.Options)
             cls.default_options = MappingProxyType(cls.Options.defaults())
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:

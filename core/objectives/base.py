@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..options import Options as OptionsBase
+from ..options import Options as OptionsBase, check_options_class
 from ..task import Task
 
 
@@ -58,6 +58,7 @@ class Objective(ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "Options" in cls.__dict__ and cls.Options is not None:
+            check_options_class(cls.__name__, cls.Options)
             cls.default_options = MappingProxyType(cls.Options.defaults())
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:

@@ -241,3 +241,15 @@ def test_an_installed_plugin_with_a_misspelled_hook_is_one_line_and_exit_2(tmp_p
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "plugin 'sentiment' implements unknown hook 'boostlora_register_task': did you mean 'boostlora_register_tasks'?" in lines[0]
     assert not out.exists()
+
+
+def test_options_without_the_dataclass_decorator_are_refused_by_name():
+    from boostlora import Options, Task, option
+
+    class Forgotten(Options):  # no @dataclass
+        n: int = option(3, "how many")
+
+    with pytest.raises(ConfigError, match=r"Broken.Options \(Forgotten\) is not a dataclass: decorate it with @dataclass"):
+        class Broken(Task):  # noqa: F841
+            name = "broken"
+            Options = Forgotten
