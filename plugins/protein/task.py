@@ -19,10 +19,11 @@ from torch import nn
 from boostlora import ConfigError, Splits, Task, Verdict
 
 from .data import LabelRule, build_examples, split_examples
-from .encoding import CROP_RULES, DEFAULT_LINKER, Encoder, ProteinExample, length_buckets
+from .encoding import CROP_RULES, Encoder, ProteinExample, length_buckets
 from .head import HEAD_MODES, fit_head, head_parameter_count
 from .metrics import Prediction, classification_metrics, judge
-from .model import ESM2_MAX_TOKENS, ESMClassifier, load_encoder, save_classifier
+from .options import SYNTHETIC, ProteinOptions
+from .model import ESMClassifier, load_encoder, save_classifier
 from .sources import read_rows
 from .synthetic import SyntheticSpec, generate
 
@@ -36,7 +37,6 @@ ATTENTION_AND_FFN = (
     "fc1",
     "fc2",
 )
-SYNTHETIC = "synthetic"
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -70,32 +70,7 @@ class ProteinTask(Task):
     default_model: ClassVar[str] = "tiny-random-esm2"
     default_targets: ClassVar[tuple[str, ...]] = ATTENTION_AND_FFN
     default_objective: ClassVar[str] = "cross_entropy"
-    default_options: ClassVar[Mapping[str, Any]] = {
-        # data: "synthetic", a CSV/TSV/parquet/FASTA path, or hf:owner/name
-        "data": SYNTHETIC,
-        "eval_data": None,  # separate held-out source; otherwise eval_fraction of `data` is held out
-        "eval_fraction": 0.25,
-        "train_split": "train",  # hub split names
-        "eval_split": "test",
-        "sequence_column": "sequence",
-        "partner_column": None,  # set for protein-protein pairs
-        "label_column": "label",
-        "label_threshold": None,  # binarise a regression label (affinity)
-        "positive_when": "above",  # above: value >= threshold binds; below: value <= threshold binds (Kd)
-        "num_classes": 2,
-        "max_length": ESM2_MAX_TOKENS - 2,  # residues per example, linker included
-        "crop": "start",
-        "pair_linker": DEFAULT_LINKER,
-        "skip_invalid": False,
-        "synthetic_size": 800,
-        "synthetic_difficulty": 0.0,
-        "synthetic_label_noise": 0.0,
-        "synthetic_motif_length": 4,
-        "head": "logistic",  # logistic | cross_entropy | keep (the head saved with the model)
-        "head_strength": 1.0,  # inverse L2 strength C of the probe (scikit-learn's C), both head modes
-        "batch_size": 64,
-        "max_tokens": 32768,
-    }
+    Options = ProteinOptions
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "default": DEFAULT_PRESET,
         # `boostlora bench --suite cpu`: the default run on 1,200 synthetic sequences, so the held-out quarter (300)
