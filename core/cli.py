@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="hub name or local path of the model to boost")
     run.add_argument("--out", type=Path, help="run directory (default: runs/<plugin>-<strategy>)")
     run.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its last checkpoint")
-    run.add_argument("--list-settings", action="store_true", help="print every setting with its default and exit")
+    run.add_argument("--list-settings", action="store_true",
+                     help="print every setting, and every task and objective option, with its default, and exit")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings, e.g. max_rounds=8 objective_options.lr=1e-3")
 
     plugins = commands.add_parser("plugins", help="list installed plugins, their tasks and objectives")
