@@ -215,8 +215,9 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
         )
     recorded_svd = state["report"].get("svd") if state is not None else None
     allocator = build_allocator(model, targets, config, run_dir, model_name=model_name, recorded=recorded_svd)
-    if run_dir is not None and distributed.is_main():
-        ckpt.write_text(run_dir / ckpt.CONFIG, yaml.safe_dump(config.to_dict(), sort_keys=False))
+    saved_config = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    if run_dir is not None and distributed.is_main() and not same_text(run_dir / ckpt.CONFIG, saved_config):
+        ckpt.write_text(run_dir / ckpt.CONFIG, saved_config)
     run = Run(
         config=config,
         task=task,
@@ -245,6 +246,14 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
     run.log(f"{task.name}: {len(splits.train)} train / {len(splits.eval)} held-out examples, {len(targets)} target modules")
     run.log(format_table(run.report))
     return run
+
+
+def same_text(path: Path, text: str) -> bool:
+    """Whether ``path`` already holds ``text`` (a resume rewrites config.yaml only when a setting changed)."""
+    try:
+        return path.read_text() == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def build_allocator(
@@ -478,13 +487,13 @@ def finish_run(run: Run) -> None:
             shutil.rmtree(staging, ignore_errors=True)
             try:
                 run.task.save_model(run.model, staging)
-            except Exception as exc:
-                failure = ckpt.write_failure(final, exc)  # full disk, no permission: one line, checkpoint kept
+                fault_point("final")
+            except BaseException as exc:  # the checkpoint is kept: a resume writes final/ again
+                shutil.rmtree(staging, ignore_errors=True)
+                failure = ckpt.write_failure(final, exc) if isinstance(exc, Exception) else None
                 if failure is None:
                     raise
-                shutil.rmtree(staging, ignore_errors=True)
                 raise failure from exc
-            fault_point("final")
             shutil.rmtree(final, ignore_errors=True)
             staging.rename(final)
     run.log(f"stopped: {run.report['stop_reason']}")

@@ -31,13 +31,22 @@ def resume_hint(run_dir: Path) -> str:
 
 
 def interrupted_message(run_dir: Path | None, rounds_done: int | None = None) -> str:
-    """What an interruption leaves behind, and the command that continues from it."""
+    """What an interruption leaves behind, and the command that continues from it.
+
+    The round count is the checkpoint's, when there is one: a round merged in memory but not yet saved is lost,
+    and the resumed run redoes it.
+    """
+    if run_dir is not None and (Path(run_dir) / ckpt.CHECKPOINT).exists():
+        try:
+            rounds_done = len(ckpt.load_checkpoint(Path(run_dir))["report"]["rounds"])
+        except Exception:  # the message must not fail; a damaged checkpoint is reported by the resume itself
+            pass
+        where = f"interrupted after {rounds_done} merged round(s)" if rounds_done is not None else "interrupted"
+        return f"{where}; {resume_hint(run_dir)}"
     where = f"interrupted after {rounds_done} merged round(s)" if rounds_done is not None else "interrupted"
     if run_dir is None:
         return where
-    if (Path(run_dir) / ckpt.CHECKPOINT).exists():
-        return f"{where}; {resume_hint(run_dir)}"
-    return f"{where} during start-up, before the first checkpoint: {run_dir} holds nothing to resume; run the same command again"
+    return f"interrupted during start-up, before the first checkpoint: {run_dir} holds nothing to resume; run the same command again"
 
 
 def _reason(exc: OSError) -> str:
@@ -108,8 +117,10 @@ class RunDirectory:
             if resume and not has_checkpoint:
                 raise ConfigError(f"{path} has no {ckpt.CHECKPOINT}: nothing to resume")
             _probe_writable(path)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:  # only for the message a second run prints; padded so that a full disk needs no new block
+                os.pwrite(fd, f"{os.getpid():<20}\n".encode(), 0)
+            except OSError:
+                pass
         except BaseException:
             os.close(fd)
             cls._undo_create(path, created)
