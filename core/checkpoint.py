@@ -63,6 +63,14 @@ def write_failure(path: Path, exc: BaseException) -> RunDirError | None:
     return RunDirError(f"could not write {path}: {reason}")
 
 
+def parse_failure(exc: BaseException) -> str:
+    """The gist of a parser's complaint about a damaged file: its first sentence, or its type."""
+    text = " ".join(str(exc).split())
+    if not text or text.startswith("Weights only load failed"):  # torch's long advice, not about the file
+        return type(exc).__name__
+    return text.split(". ")[0][:120]
+
+
 def _create_temporary(path: Path) -> Path:
     """A new empty file ``.NAME.RANDOM.tmp`` beside ``path``, created with mode 0666 so that the umask applies."""
     while True:
@@ -154,14 +162,13 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     data = read_bytes(path)
-    unusable = f"{path} cannot be used: start a new run with another --out"
+    unusable = "it cannot be resumed: start a new run with another --out"
     if not data:
         raise RunDirError(f"{path} is empty (a write was cut short); {unusable}")
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # any parse failure of the file means the file is damaged, whatever the parser says
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise RunDirError(f"{path} is corrupt or truncated ({reason}); {unusable}") from exc
+        raise RunDirError(f"{path} is corrupt or truncated ({parse_failure(exc)}); {unusable}") from exc
     if not isinstance(state, dict) or "version" not in state:
         raise RunDirError(f"{path} is not a boostlora checkpoint; {unusable}")
     if state["version"] != VERSION:

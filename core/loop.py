@@ -120,6 +120,7 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
     claim = claim_run_dir(run_dir, resume)
     run = None
     try:
+        fault_point("claimed")
         run = start_run(config, run_dir, resume=resume)
         if distributed.is_main():
             pm.hook.boostlora_run_start(run=run)

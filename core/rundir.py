@@ -19,7 +19,6 @@ from pathlib import Path
 
 from . import checkpoint as ckpt
 from .errors import ConfigError, RunDirBusy, RunDirError
-from .faults import fault_point
 
 LOCK = ".lock"
 #: Files a start writes before its first checkpoint, removed again when that start fails.
@@ -126,9 +125,7 @@ class RunDirectory:
             cls._undo_create(path, created)
             raise
         remove_stale_temporaries(path)
-        claimed = cls(path, fd, created, not resume, existed)
-        fault_point("claimed")
-        return claimed
+        return cls(path, fd, created, not resume, existed)
 
     @staticmethod
     def _lock(fd: int, lock_path: Path) -> None:

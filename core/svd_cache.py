@@ -86,8 +86,7 @@ def read(path: Path) -> tuple[dict[str, Basis], dict[str, str]]:
         metadata = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
         tensors = load(data)
     except Exception as exc:  # any parse failure means a damaged file, whatever the parser calls it
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
-        raise RunDirError(f"{path} is corrupt or truncated ({reason})") from exc
+        raise RunDirError(f"{path} is corrupt or truncated ({ckpt.parse_failure(exc)})") from exc
     if metadata.get("format") != FORMAT:
         raise RunDirError(f"{path} records no identity (written by another tool or an older boostlora)")
     if metadata.get("tensors_sha256") != state_digest(tensors):

@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,3 +158,47 @@ def damaged(partial_run, tmp_path) -> Path:
     copy = tmp_path / "run"
     shutil.copytree(partial_run, copy)
     return copy
+
+
+def mount_tmpfs(path: Path, options: str) -> bool:
+    """Mount a tmpfs with ``options`` at ``path`` where this machine lets us (root, mount allowed); else False."""
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    return done.returncode == 0
+
+
+def unmount(path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path | None]:
+    """A 1 MiB tmpfs to fill up, or None where the machine does not allow mounting one."""
+    disk = tmp_path / "disk"
+    mounted = mount_tmpfs(disk, "size=1m")
+    yield disk if mounted else None
+    if mounted:
+        unmount(disk)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file on ``disk`` until the disk is full; return it."""
+    filler = disk / "filler"
+    chunk = b"\0" * 65536
+    with open(filler, "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(chunk)
+        except OSError:
+            pass
+    for size in (4096, 512, 1):  # the last partial blocks too
+        with contextlib.suppress(OSError), open(filler, "ab", buffering=0) as handle:
+            while True:
+                handle.write(b"\0" * size)
+    return filler
