@@ -29,7 +29,7 @@ from . import checkpoint as ckpt
 from . import distributed, svd_cache
 from .adapter import RoundAdapter, attach_round_adapter, resolve_targets
 from .config import RunConfig, build_config, load_yaml, merge_settings
-from .errors import BoostLoraError, ConfigError, DataError, Interrupted
+from .errors import BoostLoraError, ConfigError, DataError, Interrupted, RunDirError
 from .faults import fault_point
 from .merge import RankLedger, merge_round, replay_round
 from .objectives.base import Objective, RoundContext
@@ -165,6 +165,8 @@ def resume(run_dir: Path, changes: dict[str, Any] | None = None) -> dict[str, An
     """
     run_dir = Path(run_dir)
     if not (run_dir / ckpt.CONFIG).exists():
+        if (run_dir / ckpt.CHECKPOINT).exists():
+            raise RunDirError(f"{run_dir / ckpt.CONFIG} is missing beside {run_dir / ckpt.CHECKPOINT}: restore it to resume")
         raise ConfigError(f"{run_dir} has no {ckpt.CONFIG}: nothing to resume")
     settings = load_yaml(run_dir / ckpt.CONFIG)
     fixed = sorted(key for key in changes or {} if key.partition(".")[0] not in RESUMABLE)

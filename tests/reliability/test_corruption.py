@@ -205,3 +205,19 @@ def test_stale_temporaries_and_lock_content_do_not_survive_a_resume(reference, d
     assert cli("run", "--resume", str(damaged)).code == 0
     reference.assert_reproduced_by(damaged)
     assert not (damaged / "final.tmp").exists()
+
+
+def test_missing_config_beside_a_checkpoint_is_named(damaged):
+    (damaged / "config.yaml").unlink()
+    before = files(damaged)
+    cli("run", "--resume", str(damaged)).one_line_error(74, f"{damaged / 'config.yaml'} is missing", "checkpoint.pt")
+    assert files(damaged) == before
+
+
+def test_damaged_final_model_of_a_finished_run_is_rewritten_by_a_resume(reference, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(reference.path, run)
+    model = run / "final" / "model.safetensors"
+    model.write_bytes(model.read_bytes()[:100])
+    assert cli("run", "--resume", str(run)).code == 0
+    reference.assert_reproduced_by(run)
