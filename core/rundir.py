@@ -114,7 +114,10 @@ class RunDirectory:
             if not resume and has_checkpoint:
                 raise ConfigError(f"{path} already holds a run: resume it with --resume, or choose another --out")
             if resume and not has_checkpoint:
-                raise ConfigError(f"{path} has no {ckpt.CHECKPOINT}: nothing to resume")
+                raise ConfigError(
+                    f"{path} has no {ckpt.CHECKPOINT} (its start never finished): nothing to resume; run the command "
+                    "that started it again"
+                )
             _probe_writable(path)
             try:  # only for the message a second run prints; padded so that a full disk needs no new block
                 os.pwrite(fd, f"{os.getpid():<20}\n".encode(), 0)

@@ -71,3 +71,10 @@ def test_ctrl_c_during_a_resumes_start_up_keeps_the_checkpoint(damaged):
     result = cli("run", "--resume", str(damaged), fault="claimed=interrupt")
     result.one_line_error(130, f"resume with: boostlora run --resume {damaged}")
     assert files(damaged) == before
+
+
+def test_resume_of_a_start_that_never_finished_says_to_start_again(toy_plugin, tmp_path):
+    out = tmp_path / "run"
+    killed = run_forked(start_args(out), "save#1=kill", tmp_path / "logs")  # config and SVD written, no checkpoint
+    assert killed.code == -signal.SIGKILL and (out / "config.yaml").exists()
+    cli("run", "--resume", str(out)).one_line_error(2, "no checkpoint.pt", "nothing to resume", "again")
