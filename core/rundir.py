@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -62,11 +63,19 @@ def _probe_writable(directory: Path) -> None:
         raise RunDirError(f"run directory {directory} is not writable: {_reason(exc)}") from exc
 
 
+#: Temporary files of run-directory writes (``.NAME.RANDOM.tmp``, see ``checkpoint.atomic_path``) and of the
+#: writability probe; anything else in the directory, hidden or not, is the user's and is left alone.
+_TEMPORARY = re.compile(
+    r"^\.(?:" + "|".join(map(re.escape, (*START_FILES, ckpt.CHECKPOINT))) + r")\..+" + re.escape(ckpt.TMP_SUFFIX) + "$"
+    + r"|^\.probe\.\d+" + re.escape(ckpt.TMP_SUFFIX) + "$"
+)
+
+
 def remove_stale_temporaries(directory: Path) -> list[Path]:
     """Remove what killed writes left behind (``.NAME.*.tmp`` files, ``final.tmp/``); call only under the lock."""
     removed = []
     for path in directory.iterdir():
-        if path.name.startswith(".") and path.name.endswith(ckpt.TMP_SUFFIX) and path.is_file():
+        if _TEMPORARY.match(path.name) and path.is_file():
             path.unlink(missing_ok=True)
             removed.append(path)
         elif path.name == ckpt.FINAL + ckpt.TMP_SUFFIX and path.is_dir():

@@ -202,7 +202,9 @@ def test_stale_temporaries_and_lock_content_do_not_survive_a_resume(reference, d
     (damaged / "final.tmp").mkdir()
     (damaged / "final.tmp" / "model.safetensors").write_bytes(b"half a model")
     (damaged / ".lock").write_text("garbage, not a pid")
+    (damaged / ".notes.tmp").write_text("the user's, not ours")
     assert cli("run", "--resume", str(damaged)).code == 0
+    (damaged / ".notes.tmp").unlink()  # left alone: only our own temporaries are removed
     reference.assert_reproduced_by(damaged)
     assert not (damaged / "final.tmp").exists()
 
