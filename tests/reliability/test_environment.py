@@ -6,8 +6,6 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -197,22 +195,17 @@ def test_degenerate_training_split_is_refused_before_the_model_loads(tmp_path, m
     assert not out.exists()
 
 
-def test_a_real_ctrl_c_during_start_up_exits_130(tmp_path):
-    """The one test in a fresh interpreter: SIGINT from outside, as a terminal sends it."""
+def test_a_real_sigint_during_start_up_exits_130(toy_plugin, tmp_path):
+    """SIGINT from outside, as a terminal sends it, while the run holds its fresh directory."""
     out = tmp_path / "run"
-    env = {**os.environ, "BOOSTLORA_FAULT": "claimed=stall"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "boostlora", "run", "--plugin", "protein", "--out", str(out), "max_rounds=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
+    pid = spawn(start_args(out), "claimed=stall", tmp_path / "logs")
     try:
-        wait_for(lambda: holds_lock(out, proc.pid), timeout=120)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        wait_for(lambda: holds_lock(out, pid))
+        os.kill(pid, signal.SIGINT)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        raise
     finally:
-        proc.kill()
-    assert proc.returncode == 130, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("boostlora: error: interrupted during start-up"), err
-    assert "run the same command again" in lines[0]
+        result = reap(pid, tmp_path / "logs")
+    result.one_line_error(130, "interrupted during start-up", "nothing to resume", "run the same command again")
     assert not out.exists()
