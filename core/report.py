@@ -97,20 +97,30 @@ def read_report(run_dir: Path) -> dict[str, Any]:
 def _report_problem(report: Any) -> str | None:
     if not isinstance(report, dict):
         return f"it holds a JSON {type(report).__name__}, not an object"
-    for where, record, fields in [("", report, REPORT_FIELDS)] + [
-        (f"rounds[{i}].", rec, ROUND_FIELDS) for i, rec in enumerate(report.get("rounds") or [])
-    ]:
+    problem = _fields_problem(report, REPORT_FIELDS, "")
+    if problem:
+        return problem
+    for i, record in enumerate(report["rounds"]):
         if not isinstance(record, dict):
-            return f"{where.rstrip('.')} is not an object"
-        for name, kind in fields.items():
-            value = record.get(name)
-            if name not in record:
-                return f"'{where}{name}' is missing"
-            if isinstance(value, bool) or not isinstance(value, kind):
-                return f"'{where}{name}' is {value!r}, not {_kind_name(kind)}"
-        ranks = record.get("effective_rank", {})
-        if fields is ROUND_FIELDS and not all(isinstance(v, int) and not isinstance(v, bool) for v in ranks.values()):
-            return f"'{where}effective_rank' holds a value that is not an integer"
+            return f"'rounds[{i}]' is {record!r}, not an object"
+        problem = _fields_problem(record, ROUND_FIELDS, f"rounds[{i}].")
+        if problem:
+            return problem
+        step = record.get("step_size", 1.0)
+        if isinstance(step, bool) or not isinstance(step, (int, float)):
+            return f"'rounds[{i}].step_size' is {step!r}, not a number"
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in record["effective_rank"].values()):
+            return f"'rounds[{i}].effective_rank' holds a value that is not an integer"
+    return None
+
+
+def _fields_problem(record: dict[str, Any], fields: dict[str, Any], where: str) -> str | None:
+    for name, kind in fields.items():
+        if name not in record:
+            return f"'{where}{name}' is missing"
+        value = record[name]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            return f"'{where}{name}' is {value!r}, not {_kind_name(kind)}"
     return None
 
 

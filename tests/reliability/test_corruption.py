@@ -178,6 +178,10 @@ REPORT_DAMAGE = {
     "a list": (lambda text: "[]", "holds a JSON list"),
     "missing rounds": (lambda text: text.replace('"rounds"', '"roundz"'), "'rounds' is missing"),
     "wrong type": (lambda text: text.replace('"r": 2', '"r": "two"'), "'r' is 'two'"),
+    "rounds not a list": (lambda text: text.replace('"rounds": [', '"rounds": 3, "old": ['), "'rounds' is 3, not a list"),
+    "a round not an object": (lambda text: text.replace('"rounds": [', '"rounds": [7, '), "'rounds[0]' is 7"),
+    "a rank not an integer": (lambda text: text.replace('"effective_rank": {\n        "out": 2', '"effective_rank": {"out": "x"'),
+                              "effective_rank' holds a value that is not an integer"),
     "binary": (lambda text: "\udcff", "not text"),
 }
 
