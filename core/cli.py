@@ -1,19 +1,25 @@
 """``boostlora``: run, resume, list plugins, and read reports.
 
-User errors (``BoostLoraError``) print as one line on stderr and exit with status 2; anything else is a bug
-and keeps its traceback.
+A user-facing error prints as one line on stderr, ``boostlora: error: ...``, naming the file or setting and the
+problem, and exits with its own status (``errors.EXIT_*``): 2 for usage, configuration and data errors, 74 for a
+file that cannot be read or written (full disk, no permission) or a corrupt or foreign run-directory file, 75 for a
+run directory another live run holds, 130 for an interruption (with the resume command when there is something to
+resume). ``--debug`` or ``BOOSTLORA_DEBUG=1`` print the traceback too. Anything else is a bug and keeps its
+traceback (exit 1), so that it gets reported.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .config import build_config, load_yaml, merge_settings, parse_override
-from .errors import BoostLoraError, ConfigError
+from .errors import BoostLoraError, ConfigError, Interrupted, RunDirError
 
 DEFAULT_PLUGIN = "math"
 
@@ -23,9 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="boostlora",
         description="BoostLoRA: boost a model with rounds of tiny TinyLoRA adapters, each merged and discarded.",
     )
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error too (or BOOSTLORA_DEBUG=1)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="start a run, or resume one with --resume DIR")
+    run = commands.add_parser("run", parents=[common], help="start a run, or resume one with --resume DIR")
     run.add_argument("--plugin", help=f"task plugin (default: {DEFAULT_PLUGIN}); see `boostlora plugins`")
     run.add_argument("--task", help="task within the plugin, when it has several")
     run.add_argument("--preset", help="named settings from the task (its 'default' preset applies otherwise)")
@@ -37,10 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print every setting, and every task and objective option, with its default, and exit")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings, e.g. max_rounds=8 objective_options.lr=1e-3")
 
-    plugins = commands.add_parser("plugins", help="list installed plugins, their tasks and objectives")
+    plugins = commands.add_parser("plugins", parents=[common], help="list installed plugins, their tasks and objectives")
     plugins.add_argument("--verbose", action="store_true", help="also every task's and objective's options")
 
-    bench = commands.add_parser("bench", help="every task under every method, side by side (see boostlora.bench)")
+    bench = commands.add_parser("bench", parents=[common], help="every task under every method, side by side (see boostlora.bench)")
     bench.add_argument("--suite", default="cpu",
                        help="cpu (offline, CPU-sized), paper (GPU and hub) or speed (cost measurements in benchmarks/)")
     bench.add_argument("--out", type=Path, default=Path("runs/bench"), help="where JSON, tables and plots go")
@@ -57,12 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                        help="settings for every run, e.g. evaluate_on=validation objective_options.steps=6")
 
-    export = commands.add_parser("export", help="write a run's cumulative update as a peft LoRA adapter")
+    export = commands.add_parser("export", parents=[common], help="write a run's cumulative update as a peft LoRA adapter")
     export.add_argument("run_dir", type=Path)
     export.add_argument("--as", dest="format", choices=["lora"], default="lora", help="export format")
     export.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/lora)")
 
-    report = commands.add_parser("report", help="print a run's per-round table and write its plot")
+    report = commands.add_parser("report", parents=[common], help="print a run's per-round table and write its plot")
     report.add_argument("run_dir", type=Path)
     report.add_argument("--json", action="store_true", help="print report.json instead of the table")
     return parser
@@ -102,15 +111,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\n".join(plugin_lines(verbose=True)))
         return 0
     if args.resume:
+        args.run_dir_in_use = args.resume
         flags = (("--plugin", args.plugin), ("--task", args.task), ("--config", args.config), ("--preset", args.preset),
                  ("--model", args.model), ("--out", args.out))
-        extra = [flag for flag, value in flags if value] + list(args.overrides)
+        extra = [flag for flag, value in flags if value]
         if extra:
             raise ConfigError("--resume continues a run exactly as it was configured: drop " + ", ".join(extra))
-        report = resume(args.resume)
+        report = resume(args.resume, dict(parse_override(item) for item in args.overrides))
     else:
         config = build_config(resolve_settings(args))
         out = args.out or Path("runs") / f"{config.plugin}-{config.strategy}"
+        args.run_dir_in_use = out
         report = boost(config, out)
         print(f"run directory: {out}")
     return 0 if report else 1
@@ -188,11 +199,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         args.overrides = [*args.overrides, *extra]
     handlers = {"run": cmd_run, "plugins": cmd_plugins, "report": cmd_report, "export": cmd_export, "bench": cmd_bench}
+    debug = getattr(args, "debug", False) or os.environ.get("BOOSTLORA_DEBUG", "").lower() in ("1", "true", "yes")
     try:
         return handlers[args.command](args)
+    except KeyboardInterrupt as exc:
+        from .rundir import interrupted_message
+
+        return report_error(Interrupted(interrupted_message(getattr(args, "run_dir_in_use", None))), exc, debug)
     except BoostLoraError as exc:
-        print(f"boostlora: error: {exc}", file=sys.stderr)
-        return 2
+        return report_error(exc, exc, debug)
+    except OSError as exc:  # the environment, not our code: a path that is missing, unwritable, full, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        return report_error(RunDirError(f"{where}{exc.strerror or exc}"), exc, debug)
+
+
+def report_error(error: BoostLoraError, cause: BaseException, debug: bool) -> int:
+    """Print ``error`` as one line on stderr (after ``cause``'s traceback with ``debug``); return its exit status."""
+    if debug:
+        traceback.print_exception(cause, file=sys.stderr)
+    line = " ".join(str(error).split())
+    print(f"boostlora: error: {line}", file=sys.stderr)
+    return error.exit_code
 
 
 if __name__ == "__main__":

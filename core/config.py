@@ -226,6 +226,8 @@ def load_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not text (byte {exc.start} is not UTF-8)") from exc
     if data is None:
         return {}
     if not isinstance(data, Mapping):

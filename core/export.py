@@ -14,11 +14,12 @@ from pathlib import Path
 import torch
 
 from . import checkpoint as ckpt
+from . import svd_cache
 from .config import build_config, load_yaml
-from .errors import BoostLoraError
+from .errors import BoostLoraError, RunDirError
 from .merge import RankLedger, numerical_rank
 from .plugins import find_task
-from .subspace import Basis, load_bases
+from .subspace import Basis
 
 
 def lora_factors(
@@ -63,7 +64,14 @@ def export_lora(run_dir: Path, out: Path) -> Path:
             f"task '{task.name}' changed tensors outside the target modules ({', '.join(sorted(extra)[:3])}); a LoRA "
             f"adapter cannot carry them: serve {run_dir / ckpt.FINAL} instead"
         )
-    factors, rank = lora_factors(state["cores"], load_bases(run_dir / ckpt.SVD_CACHE), config.strategy, config.r)
+    bases, _ = svd_cache.read(run_dir / ckpt.SVD_CACHE)
+    recorded = state["report"].get("svd")
+    if recorded is None or svd_cache.record(bases, recorded["components"]) != recorded:
+        raise RunDirError(
+            f"{run_dir / ckpt.SVD_CACHE} does not hold the directions {run_dir / ckpt.CHECKPOINT}'s rounds were merged "
+            f"on: resume the run once (boostlora run --resume {run_dir}) to recompute and check it, then export"
+        )
+    factors, rank = lora_factors(state["cores"], bases, config.strategy, config.r)
     model_name = config.model or task.default_model
     base = task.load_model(model_name, torch.device("cpu"))
     lora = LoraConfig(

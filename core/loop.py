@@ -25,19 +25,22 @@ import yaml
 from torch import nn
 
 from . import checkpoint as ckpt
-from . import distributed
+from . import distributed, svd_cache
 from .adapter import RoundAdapter, attach_round_adapter, resolve_targets
-from .config import RunConfig, build_config, load_yaml
+from .config import RunConfig, build_config, load_yaml, merge_settings
 from .contract import check_extra_state, check_prepare_kept, fingerprint
-from .errors import BoostLoraError, ConfigError, DataError
+from .errors import BoostLoraError, ConfigError, DataError, Interrupted, RunDirError
 from .evaluation import evaluate
+from .faults import fault_point
 from .merge import RankLedger, merge_round, replay_round
 from .objectives.base import Objective, RoundContext
 from .plugins import find_objective, find_task
 from .recorder import Phases, RoundResult, after_round, item_verdicts, run_ended, run_started
 from .report import format_table
+from .rundir import RunDirectory, interrupted_message
+from .run_identity import RESUMABLE, check_resume, settings_digest
 from .splits import evaluation_splits
-from .subspace import SubspaceAllocator, check_capacity, save_bases
+from .subspace import SubspaceAllocator, check_capacity
 from .task import Evaluation, Splits, Task
 
 
@@ -95,29 +98,75 @@ def resolve_device(name: str) -> torch.device:
 
 
 def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = False) -> dict[str, Any]:
-    """Run (or resume) BoostLoRA as ``config`` describes; return the report that is also written to ``run_dir``."""
+    """Run (or resume) BoostLoRA as ``config`` describes; return the report that is also written to ``run_dir``.
+
+    The run directory is claimed (checked, created, locked) before anything loads and released when the run
+    ends; a fresh start that fails before its first checkpoint leaves nothing behind (see ``rundir``).
+    """
     distributed.refuse_sharded_engines()
     distributed.init_from_env()
-    run = start_run(config, run_dir, resume=resume)
-    run_started(run)
+    claim = claim_run_dir(run_dir, resume)
+    run = None
     try:
+        fault_point("claimed")
+        run = start_run(config, run_dir, resume=resume)
+        run_started(run)
         while not run.stopped:
             result = boosting_round(run)
             if result is not None:
                 after_round(run, result, save)
+        finish_run(run)
     except KeyboardInterrupt:
-        where = f"; resume with: boostlora run --resume {run.run_dir}" if run.run_dir else ""
-        raise BoostLoraError(f"interrupted after {run.rounds_done} merged round(s){where}") from None
-    finish_run(run)
+        if claim is not None:
+            claim.abandon()
+        raise Interrupted(interrupted_message(run_dir, run.rounds_done if run else None)) from None
+    except BaseException:
+        if claim is not None:
+            claim.abandon()
+        raise
+    finally:
+        if claim is not None:
+            claim.release()
     return run.report
 
 
-def resume(run_dir: Path) -> dict[str, Any]:
-    """Continue the run in ``run_dir`` from its last checkpoint, with the configuration it was started with."""
+def claim_run_dir(run_dir: Path | None, resume: bool) -> RunDirectory | None:
+    """Rank 0 claims the run directory; every rank stops together when it cannot."""
+    if run_dir is None:
+        return None
+    claim, failure = None, None
+    if distributed.is_main():
+        try:
+            claim = RunDirectory.claim(Path(run_dir), resume=resume)
+        except BoostLoraError as exc:
+            failure = exc
+    failure = distributed.broadcast(failure)
+    if failure is not None:
+        raise failure
+    return claim
+
+
+def resume(run_dir: Path, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from its last checkpoint, with the configuration it was started with.
+
+    ``changes`` may set only the settings in ``run_identity.RESUMABLE`` (raising ``max_rounds``, say); an edited
+    ``config.yaml`` that contradicts the checkpoint is refused by ``start_run``, naming the setting.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / ckpt.CONFIG).exists():
-        raise BoostLoraError(f"{run_dir} has no {ckpt.CONFIG}: nothing to resume")
-    return boost(build_config(load_yaml(run_dir / ckpt.CONFIG)), run_dir, resume=True)
+        if (run_dir / ckpt.CHECKPOINT).exists():
+            raise RunDirError(f"{run_dir / ckpt.CONFIG} is missing beside {run_dir / ckpt.CHECKPOINT}: restore it to resume")
+        raise ConfigError(f"{run_dir} has no {ckpt.CONFIG}: nothing to resume")
+    settings = load_yaml(run_dir / ckpt.CONFIG)
+    fixed = sorted(key for key in changes or {} if key.partition(".")[0] not in RESUMABLE)
+    if fixed:
+        raise ConfigError(
+            f"--resume cannot change {', '.join(fixed)}: it continues a run as it was configured "
+            f"(it may change only {', '.join(RESUMABLE)})"
+        )
+    if changes:
+        settings = merge_settings(settings, changes, "the command line")
+    return boost(build_config(settings), run_dir, resume=True)
 
 
 def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
@@ -132,6 +181,8 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
     if run_dir is not None:
         run_dir = Path(run_dir)
         state = ckpt.load_checkpoint(run_dir) if resume else None
+        if state is not None:
+            check_resume(state["settings"], config, len(state["report"]["rounds"]), run_dir / ckpt.CONFIG, run_dir / ckpt.CHECKPOINT)
         if not resume and (run_dir / ckpt.CHECKPOINT).exists():
             raise ConfigError(f"{run_dir} already holds a run: resume it with --resume, or choose another --out")
         distributed.barrier()  # every rank has looked before rank 0 writes anything
@@ -144,16 +195,24 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
         raise DataError(f"task '{task.name}' produced an empty training split: nothing to boost on")
     if len(splits.eval) == 0:
         raise DataError(f"task '{task.name}' produced an empty held-out split: nothing to measure progress on")
+    task.check_splits(splits)
     model = task.load_model(model_name, device)
     model.requires_grad_(False)
     targets = resolve_targets(model, config.targets or list(task.default_targets))
-    # A fresh run computes the SVD without caching it: nothing is written until the task has shown, on the
-    # base evaluation, that it returns what the contract asks for.
-    allocator = build_allocator(model, targets, config, run_dir if state is not None else None)
+    identity = settings_digest(config, model_name, targets)
+    if state is not None and state["report"].get("settings_sha256") != identity:
+        raise ConfigError(
+            f"{run_dir / ckpt.CONFIG} resolves to another model or other targets than {run_dir / ckpt.CHECKPOINT} "
+            f"was made with (model {state['report'].get('model')}, targets {', '.join(state['report'].get('targets', []))})"
+        )
+    recorded_svd = state["report"].get("svd") if state is not None else None
+    allocator = build_allocator(model, targets, config, run_dir, model_name=model_name, recorded=recorded_svd)
+    # a fresh start's first contact with the task; anything it writes before its first checkpoint is removed
+    # again if the task breaks the contract here (the run directory's claim is abandoned)
     base = None if state is not None else prepare_task(task, objective, model, splits)
-    if run_dir is not None and state is None and distributed.is_main():
-        save_bases(allocator.bases, run_dir / ckpt.SVD_CACHE)
-        ckpt.write_text(run_dir / ckpt.CONFIG, yaml.safe_dump(config.to_dict(), sort_keys=False))
+    saved_config = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    if run_dir is not None and distributed.is_main() and not same_text(run_dir / ckpt.CONFIG, saved_config):
+        ckpt.write_text(run_dir / ckpt.CONFIG, saved_config)
     run = Run(
         config=config,
         task=task,
@@ -169,10 +228,13 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
     )
     if state is not None:
         restore(run, state)
+        run.report["svd"] = svd_cache.record(allocator.bases)
     else:
         run.report = new_report(config, task, model_name, targets, base)
+        run.report["settings_sha256"] = identity
         run.report["fitted_params"] = sum(t.numel() for t in task.extra_state(model).values())
         run.best_eval = base.accuracy
+        run.report["svd"] = svd_cache.record(allocator.bases)
         save(run)
     run.log(f"{task.name}: {len(splits.train)} train / {len(splits.eval)} held-out examples, {len(targets)} target modules")
     run.log(format_table(run.report))
@@ -197,24 +259,42 @@ def prepare_task(task: Task, objective: Objective, model: nn.Module, splits: Spl
     return base
 
 
-def build_allocator(model: nn.Module, targets: list[str], config: RunConfig, run_dir: Path | None) -> SubspaceAllocator:
-    """The one-time SVD; across processes rank 0 computes it and every rank gets rank 0's exact bases."""
+def same_text(path: Path, text: str) -> bool:
+    """Whether ``path`` already holds ``text`` (a resume rewrites config.yaml only when a setting changed)."""
+    try:
+        return path.read_text() == text
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def build_allocator(
+    model: nn.Module,
+    targets: list[str],
+    config: RunConfig,
+    run_dir: Path | None,
+    *,
+    model_name: str | None = None,
+    recorded: dict[str, Any] | None = None,
+) -> SubspaceAllocator:
+    """The one-time SVD; across processes rank 0 computes it and every rank gets rank 0's exact bases.
+
+    The run directory's SVD cache is used only when it was computed from this model's weights for these settings
+    and, on resume, reproduces the directions the checkpoint ``recorded`` (see ``svd_cache``).
+    """
     shapes = {name: tuple(model.get_submodule(name).weight.shape) for name in targets}
     check_capacity(shapes, config.strategy, config.r, config.max_rounds)  # on every rank: fail together
-    bases = None
+    bases, failure = None, None
     if distributed.is_main():
-        bases = SubspaceAllocator.from_model(
-            model,
-            targets,
-            strategy=config.strategy,
-            r=config.r,
-            max_rounds=config.max_rounds,
-            block_scale=config.block_scale,
-            method=config.svd,
-            cache=None if run_dir is None else run_dir / ckpt.SVD_CACHE,
-            show_progress=config.show_progress,
-        ).bases
-    return SubspaceAllocator(distributed.broadcast(bases), config.strategy, config.r, config.block_scale)
+        identity = svd_cache.SvdIdentity.of(model, model_name or str(config.model), targets, config.strategy, config.r, config.svd)
+        cache = None if run_dir is None else Path(run_dir) / ckpt.SVD_CACHE
+        try:
+            bases = svd_cache.bases_for_run(model, targets, identity, config.max_rounds, cache, recorded, config.show_progress)
+        except BoostLoraError as exc:
+            failure = exc
+    bases, failure = distributed.broadcast((bases, failure))
+    if failure is not None:
+        raise failure
+    return SubspaceAllocator(bases, config.strategy, config.r, config.block_scale)
 
 
 def boosting_round(run: Run) -> RoundResult | None:
@@ -326,8 +406,9 @@ def save(run: Run) -> None:
     """Checkpoint and report, each written atomically; the checkpoint first, so a report never runs ahead."""
     if run.run_dir is None or not distributed.is_main():
         return
+    fault_point("save")
     state = {
-        "version": 1,
+        "settings": run.config.to_dict(),
         "report": run.report,
         "cores": run.round_cores,
         "extra": {k: v.detach().cpu() for k, v in run.task.extra_state(run.model).items()},
@@ -336,11 +417,12 @@ def save(run: Run) -> None:
     }
     ckpt.save_checkpoint(run.run_dir, state)
     ckpt.write_json(run.run_dir / ckpt.REPORT, run.report)
+    fault_point("saved")
 
 
 def restore(run: Run, state: dict[str, Any]) -> None:
     """Rebuild the interrupted run: task state, then every merged round replayed in order."""
-    if state.get("version") != 1:
+    if state.get("version") != ckpt.VERSION:
         raise BoostLoraError(f"{run.run_dir / ckpt.CHECKPOINT} was written by an incompatible boostlora version")
     extra = state.get("extra") or {}
     if extra:
@@ -370,7 +452,15 @@ def finish_run(run: Run) -> None:
             final = run.run_dir / ckpt.FINAL
             staging = run.run_dir / (ckpt.FINAL + ".tmp")
             shutil.rmtree(staging, ignore_errors=True)
-            run.task.save_model(run.model, staging)
+            try:
+                run.task.save_model(run.model, staging)
+                fault_point("final")
+            except BaseException as exc:  # the checkpoint is kept: a resume writes final/ again
+                shutil.rmtree(staging, ignore_errors=True)
+                failure = ckpt.write_failure(final, exc) if isinstance(exc, Exception) else None
+                if failure is None:
+                    raise
+                raise failure from exc
             shutil.rmtree(final, ignore_errors=True)
             staging.rename(final)
     run.log(f"stopped: {run.report['stop_reason']}")

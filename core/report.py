@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import REPORT
-from .errors import BoostLoraError
+from .errors import BoostLoraError, RunDirError
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,68 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: Fields ``boostlora report`` reads, and the JSON types they must have.
+REPORT_FIELDS = {"plugin": str, "task": str, "model": str, "strategy": str, "r": int, "u": int,
+                 "base_eval_accuracy": (int, float), "rounds": list}
+ROUND_FIELDS = {"round": int, "n_failures": int, "train_accuracy": (int, float), "eval_accuracy": (int, float),
+                "trainable_params": int, "effective_rank": dict, "seconds": (int, float)}
+
+
 def read_report(run_dir: Path) -> dict[str, Any]:
+    """``report.json`` of a run directory, checked for every field the table and plot read.
+
+    A damaged or hand-edited file is one ``RunDirError`` naming the file and the first bad field, not a
+    traceback from deep inside the table code.
+    """
     path = Path(run_dir) / REPORT
     if not path.exists():
         raise BoostLoraError(f"{run_dir} has no {REPORT}: is it a boostlora run directory?")
     try:
-        return json.loads(path.read_text())
+        report = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise BoostLoraError(f"{path} is not valid JSON ({exc.msg})") from exc
+        raise RunDirError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    except UnicodeDecodeError as exc:
+        raise RunDirError(f"{path} is not text (byte {exc.start} is not UTF-8)") from exc
+    problem = _report_problem(report)
+    if problem:
+        raise RunDirError(f"{path} is not a boostlora report: {problem}")
+    return report
+
+
+def _report_problem(report: Any) -> str | None:
+    if not isinstance(report, dict):
+        return f"it holds a JSON {type(report).__name__}, not an object"
+    problem = _fields_problem(report, REPORT_FIELDS, "")
+    if problem:
+        return problem
+    for i, record in enumerate(report["rounds"]):
+        if not isinstance(record, dict):
+            return f"'rounds[{i}]' is {record!r}, not an object"
+        problem = _fields_problem(record, ROUND_FIELDS, f"rounds[{i}].")
+        if problem:
+            return problem
+        step = record.get("step_size", 1.0)
+        if isinstance(step, bool) or not isinstance(step, (int, float)):
+            return f"'rounds[{i}].step_size' is {step!r}, not a number"
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in record["effective_rank"].values()):
+            return f"'rounds[{i}].effective_rank' holds a value that is not an integer"
+    return None
+
+
+def _fields_problem(record: dict[str, Any], fields: dict[str, Any], where: str) -> str | None:
+    for name, kind in fields.items():
+        if name not in record:
+            return f"'{where}{name}' is missing"
+        value = record[name]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            return f"'{where}{name}' is {value!r}, not {_kind_name(kind)}"
+    return None
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "an object"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return "a number" if float in kinds else names[kinds[0]]
 
 
 def plot_report(report: dict[str, Any], path: Path) -> Path | None:

@@ -14,8 +14,8 @@ one and top's block is rotate's block 0. ``svd='lowrank'`` (randomized, faster o
 an accuracy check: every returned triplet must satisfy ``W v = s u`` and ``W^T u = s v`` to ``LOWRANK_TOLERANCE``
 relative to the largest singular value, and a module that fails gets the exact SVD instead.
 
-The bases are cached in the run directory so a resumed run reuses the exact same bits: a resumed run must replay
-bit-identical merges.
+The bases are cached in the run directory (``svd_cache``, which ties the cache to the model and settings) so a
+resumed run reuses the exact same bits: a resumed run must replay bit-identical merges.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import torch
@@ -150,26 +149,19 @@ class SubspaceAllocator:
         max_rounds: int,
         block_scale: str,
         method: SvdMethod = "full",
-        cache: Path | None = None,
         show_progress: bool = False,
     ) -> SubspaceAllocator:
-        """Compute (or load from ``cache``) the bases of ``module_names`` in ``model``'s current weights."""
+        """Compute the bases of ``module_names`` in ``model``'s current weights (a run's cache: ``svd_cache``)."""
         modules = dict(model.named_modules())
         names = list(module_names)
         shapes = {name: tuple(modules[name].weight.shape) for name in names}
         check_capacity(shapes, strategy, r, max_rounds)
         needed = components_needed(strategy, r, max_rounds)
-        if cache is not None and cache.exists():
-            bases = load_bases(cache)
-            if set(bases) == set(names) and all(b.components >= needed for b in bases.values()):
-                return cls(bases, strategy, r, block_scale)
         from tqdm.auto import tqdm
 
         bases = {}
         for name in tqdm(names, desc="one-time SVD", unit="module", disable=not show_progress, leave=False):
             bases[name] = truncated_svd(modules[name].weight, needed, method)
-        if cache is not None:
-            save_bases(bases, cache)
         return cls(bases, strategy, r, block_scale)
 
     def block(self, name: str, round_index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -192,25 +184,3 @@ class SubspaceAllocator:
         k = block_slice(self.strategy, self.r, round_index)
         return basis.U[:, k], basis.V[:, k]
 
-
-def save_bases(bases: dict[str, Basis], path: Path) -> None:
-    """Write bases atomically as safetensors (exact bits, so a resumed run replays identical merges)."""
-    from safetensors.torch import save_file
-
-    from .checkpoint import atomic_path
-
-    tensors = {}
-    for name, b in bases.items():
-        tensors[f"{name}::U"] = b.U.detach().cpu().contiguous()
-        tensors[f"{name}::S"] = b.S.detach().cpu().contiguous()
-        tensors[f"{name}::V"] = b.V.detach().cpu().contiguous()
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp))
-
-
-def load_bases(path: Path, device: torch.device | str = "cpu") -> dict[str, Basis]:
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(path), device=str(device))
-    names = {key.rsplit("::", 1)[0] for key in tensors}
-    return {n: Basis(tensors[f"{n}::U"], tensors[f"{n}::S"], tensors[f"{n}::V"]) for n in sorted(names)}

@@ -160,6 +160,14 @@ class Task(ABC):
         merged.update(self.metrics(examples, predictions, verdicts))
         return merged
 
+    def check_splits(self, splits: Splits) -> None:
+        """Refuse data too small or too degenerate for this task, with a ``DataError``, before anything loads.
+
+        Called right after ``load_splits`` (the loop itself refuses empty splits). A task with a fitting step
+        (``prepare``) or a classification oracle overrides this to name, in one line, what its data lacks (too
+        few examples to fit on, a single class), rather than failing deep inside a solver after the model loaded.
+        """
+
     def prepare(self, model: nn.Module, splits: Splits) -> None:
         """Once, before the base evaluation: fit anything the rounds build on (a linear probe, say)."""
 

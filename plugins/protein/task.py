@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from boostlora import ConfigError, Splits, Task, Verdict
+from boostlora import ConfigError, DataError, Splits, Task, Verdict
 
 from .data import LabelRule, build_examples, split_examples
 from .encoding import CROP_RULES, Encoder, ProteinExample, length_buckets
@@ -155,6 +155,21 @@ class ProteinTask(Task):
         keep = self.options["head"] == "keep"
         self.head_params = 0 if keep else head_parameter_count(self.options["head"], encoder.embed_dim, self.options["num_classes"])
         return classifier.to(device).eval()
+
+    def check_splits(self, splits: Splits) -> None:
+        """Refuse, before the model loads, a training split the probe cannot be fitted on.
+
+        The head's fit standardises features over the training split and fits a classifier: one example has no
+        spread and one class has nothing to separate (scikit-learn would fail deep inside the solver, after the
+        model loaded). Boosting a classifier whose training split holds one class has nothing to learn either,
+        so a single class is refused whatever the head mode.
+        """
+        labels = sorted({ex.label for ex in splits.train})
+        if len(labels) < 2:
+            raise DataError(
+                f"the training split has {len(splits.train)} example(s), all of class {labels[0]}: a classifier needs "
+                "examples of at least two classes to fit and boost on; give more rows (or eval_data for the held-out split)"
+            )
 
     def prepare(self, model: nn.Module, splits: Splits) -> None:
         """Fit the linear probe on the frozen encoder's pooled train features, then freeze it (see head.py)."""

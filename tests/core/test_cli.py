@@ -106,8 +106,10 @@ def test_malformed_and_missing_config_fields(toy_plugin, tmp_path, capsys):
 
 
 def test_resume_refuses_changed_settings_and_unknown_directories(good_run, tmp_path, capsys):
-    code, _, err = run_cli(capsys, "run", "--resume", str(good_run), "max_rounds=9")
-    assert_one_line_error(code, err, "drop max_rounds=9")
+    code, _, err = run_cli(capsys, "run", "--resume", str(good_run), "seed=3")
+    assert_one_line_error(code, err, "--resume cannot change seed", "max_rounds")
+    code, _, err = run_cli(capsys, "run", "--resume", str(good_run), "--model", "other")
+    assert_one_line_error(code, err, "drop --model")
     code, _, err = run_cli(capsys, "run", "--resume", str(tmp_path / "nothing"))
     assert_one_line_error(code, err, "nothing to resume")
 

@@ -127,13 +127,13 @@ def test_a_zero_step_size_never_merges_a_harmful_round(toy_plugin):
 def test_round_0_is_the_same_whatever_max_rounds_is(toy_plugin, tmp_path):
     """The one-time SVD hands round 0 the same block however many rounds the run may take, so a longer run
     extends a shorter one instead of starting somewhere else."""
-    from boostlora.subspace import load_bases
+    from boostlora.svd_cache import read
 
     reports = {n: boost(settings(targets=["hidden"], max_rounds=n), tmp_path / str(n)) for n in (2, 8)}
     timing = {"seconds", "seconds_train", "seconds_eval_train", "seconds_merge"}
     first = [{k: v for k, v in reports[n]["rounds"][0].items() if k not in timing} for n in (2, 8)]
     assert first[0] == first[1]
-    short, long = (load_bases(tmp_path / str(n) / "svd.safetensors")["hidden"] for n in (2, 8))
+    short, long = (read(tmp_path / str(n) / "svd.safetensors")[0]["hidden"] for n in (2, 8))
     assert short.U.shape[1] == 4 and long.U.shape[1] == 16
     assert torch.equal(short.U, long.U[:, :4]) and torch.equal(short.V, long.V[:, :4]) and torch.equal(short.S, long.S[:4])
 

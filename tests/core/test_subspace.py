@@ -110,13 +110,24 @@ def test_capacity_is_checked_before_any_svd(monkeypatch):
         SubspaceAllocator.from_model(model, ["m0", "m1"], strategy="rotate", r=2, max_rounds=5, block_scale="raw")
 
 
-def test_cache_is_reused_exactly(tmp_path, monkeypatch):
-    model = model_with((24, 40), (16, 24))
+def test_cache_is_reused_exactly_and_only_for_the_weights_it_came_from(tmp_path, monkeypatch):
+    from boostlora import svd_cache
+
+    model, names = model_with((24, 40), (16, 24)), ["m0", "m1"]
     cache = tmp_path / "svd.safetensors"
-    first = SubspaceAllocator.from_model(model, ["m0", "m1"], strategy="rotate", r=2, max_rounds=3, block_scale="raw", cache=cache)
+    identity = svd_cache.SvdIdentity.of(model, "net", names, "rotate", 2, "full")
+    first = svd_cache.bases_for_run(model, names, identity, 3, cache)
     assert cache.exists()
-    monkeypatch.setattr(subspace, "truncated_svd", lambda *a, **k: pytest.fail("recomputed despite the cache"))
-    again = SubspaceAllocator.from_model(model, ["m0", "m1"], strategy="rotate", r=2, max_rounds=3, block_scale="raw", cache=cache)
-    for name in ("m0", "m1"):
+    exact = svd_cache.truncated_svd
+    monkeypatch.setattr(svd_cache, "truncated_svd", lambda *a, **k: pytest.fail("recomputed despite the cache"))
+    again = svd_cache.bases_for_run(model, names, identity, 3, cache)
+    for name in names:
         for field in ("U", "S", "V"):
-            assert torch.equal(getattr(first.bases[name], field), getattr(again.bases[name], field))
+            assert torch.equal(getattr(first[name], field), getattr(again[name], field))
+    with torch.no_grad():
+        model.m0.weight.add_(1e-3)  # other weights under the same name: the cache is not theirs
+    monkeypatch.setattr(svd_cache, "truncated_svd", exact)
+    other = svd_cache.SvdIdentity.of(model, "net", names, "rotate", 2, "full")
+    assert other.weights_sha256 != identity.weights_sha256
+    recomputed = svd_cache.bases_for_run(model, names, other, 3, cache)
+    assert not torch.equal(recomputed["m0"].S, first["m0"].S)
