@@ -6,6 +6,7 @@ all become a failing result with the reason, so one odd completion cannot stop a
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,13 +32,14 @@ def build_job(problem: Problem, answer: str) -> Job:
     return Job(
         program=assemble(problem.prefix, answer, problem.entry_point),
         units=problem.units, setup=problem.setup, candidate=problem.entry_point if problem.candidate else None,
+        prefix=problem.prefix,
     )
 
 
 def to_verdict(result: SandboxResult, graded: bool = False) -> Verdict:
     """A verdict whose detail starts with the status (and the limit, when one stopped the program)."""
     head = f"limit {result.limit}" if result.limit else result.status
-    score = (result.passed / result.total if result.total else 0.0) if graded else None
+    score = min(1.0, max(0.0, result.passed / result.total)) if graded and result.total else (0.0 if graded else None)
     return Verdict(correct=result.ok, detail=f"{head}: {result.detail}", score=score)
 
 
@@ -63,7 +65,7 @@ class Checker:
                                  f"the answer is a {type(answer).__name__}, not text", total=len(problem.units))
         job = build_job(problem, answer)
         if not self.stop_on_failure:
-            job = Job(job.program, job.units, job.setup, job.candidate, stop_on_failure=False)
+            job = dataclasses.replace(job, stop_on_failure=False)
         return run_job(job, self.limits, self.isolation)
 
     def check_many(self, problems: Sequence[Problem], answers: Sequence[object]) -> list[SandboxResult]:

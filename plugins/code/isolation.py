@@ -2,10 +2,15 @@
 
 Three levels, strongest first:
 
-``bwrap``    bubblewrap: new pid, network, IPC and UTS namespaces; the whole file system read-only; home
-             directories and the host's /tmp hidden; a size-capped tmpfs as the working directory; the
-             sandbox dies with its parent. Needs the ``bubblewrap`` package and either root or
-             unprivileged user namespaces.
+``bwrap``    bubblewrap: new pid, network, IPC and UTS namespaces; a file system that holds only what the
+             interpreter needs, read-only: ``/usr`` and the Python installation, with every site-packages
+             and dist-packages directory covered by an empty mount (so no installed package, dataset,
+             checkout or home directory is visible); size-capped tmpfs at ``/tmp`` (the working
+             directory) and ``/dev/shm``; the sandbox dies with its parent. Without root it runs in a
+             user namespace and ``--disable-userns`` forbids nested ones; bubblewrap offers that switch
+             only together with its own user namespace, which as root would map the program to host root,
+             so as root the program instead drops to an unused uid (no capabilities anywhere). Needs the
+             ``bubblewrap`` package and either root or unprivileged user namespaces.
 ``unshare``  the fallback: a new network namespace (util-linux ``unshare``) plus rlimits and a throw-away
              host directory. The file system is protected only by Unix permissions, which is why root
              drops to an unused uid inside.
@@ -19,6 +24,7 @@ forbidding the namespaces it needs), and the level in force is logged once.
 from __future__ import annotations
 
 import functools
+import glob
 import logging
 import os
 import shutil
@@ -48,11 +54,36 @@ def _hidden_roots() -> tuple[str, ...]:
     return tuple(r for r in roots if not any(r != o and r.startswith(o + "/") for o in roots))
 
 
-def _python_paths() -> list[str]:
-    """What the interpreter needs to start, so it can be re-exposed when it lives under a hidden directory."""
-    paths = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)), os.path.dirname(sys.executable)}
-    paths = {os.path.realpath(p) for p in paths}
-    return sorted(p for p in paths if not any(p.startswith(q + "/") for q in paths))  # a bound parent covers it
+def sandbox_python() -> str:
+    """The base interpreter behind ``sys.executable``: a virtual environment's ``python`` is a link to it, and
+    the environment itself (its site-packages) stays outside the sandbox."""
+    return os.path.realpath(sys.executable)
+
+
+def python_home() -> str:
+    """The installation the sandbox shows: the interpreter's prefix (``bin``, ``lib``), or ``/usr``."""
+    return os.path.realpath(sys.base_prefix)
+
+
+_SHOWN = ("/usr",)  # besides the Python installation; /bin, /lib, /lib64 and /sbin follow as links or binds
+
+
+def _package_dirs(roots: list[str]) -> list[str]:
+    """Every site-packages / dist-packages directory under the shown roots: covered by empty mounts."""
+    found = set()
+    for root in roots:
+        for pattern in ("lib/python3*/*-packages", "lib/python3/*-packages", "local/lib/python3*/*-packages",
+                        "lib64/python3*/*-packages"):
+            found.update(os.path.realpath(p) for p in glob.glob(os.path.join(root, pattern)) if os.path.isdir(p))
+    return sorted(p for p in found if p.endswith(("site-packages", "dist-packages")))
+
+
+def _not_shown(shown: list[str]) -> tuple[str, ...]:
+    """The top-level host directories the sandbox does not show (for naming a ``hidden_path`` limit), plus the
+    package directories it covers."""
+    tops = [f"/{e}" for e in sorted(os.listdir("/")) if e not in ("proc", "dev", "tmp")]
+    tops = [p for p in tops if os.path.isdir(p) and not os.path.islink(p) and p not in shown]
+    return tuple(tops) + tuple(_package_dirs(shown))
 
 
 def _stdlib_readable_by_others() -> bool:
@@ -85,7 +116,7 @@ class Isolation:
     def command(self, python: str, runner_source: str, workdir_bytes: int) -> list[str]:
         runner = [python, "-I", "-S", "-c", runner_source]
         if self.name == "bwrap":
-            return _bwrap_prefix(self.hidden, workdir_bytes) + runner
+            return _bwrap_prefix(workdir_bytes) + runner
         if self.name == "unshare":
             return _unshare_prefix() + runner
         return runner
@@ -100,33 +131,34 @@ class Isolation:
         return path, path
 
 
-def _bwrap_prefix(hidden: tuple[str, ...], workdir_bytes: int) -> list[str]:
-    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for root in hidden:
-        if root == WORKDIR:
-            cmd += ["--perms", "01777", "--size", str(int(workdir_bytes)), "--tmpfs", root]
-        else:
-            cmd += ["--tmpfs", root]
-    made: set[str] = set()
-    for path in _python_paths():
-        root = next((r for r in hidden if path.startswith(r + "/")), None)
-        if root is None:
-            continue
-        parts = Path(path).relative_to(root).parts
-        for i in range(1, len(parts)):
-            parent = os.path.join(root, *parts[:i])
-            if parent not in made:
-                made.add(parent)
-                cmd += ["--perms", "0755", "--dir", parent]
-        cmd += ["--ro-bind", path, path]
-    if WORKDIR not in hidden:
-        cmd += ["--perms", "01777", "--size", str(int(workdir_bytes)), "--tmpfs", WORKDIR]
-    cmd += ["--chdir", WORKDIR, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+def _shown_roots() -> list[str]:
+    home = python_home()
+    return sorted({*_SHOWN, home} if not any(home == r or home.startswith(r + "/") for r in _SHOWN) else set(_SHOWN))
+
+
+def _bwrap_prefix(workdir_bytes: int) -> list[str]:
+    shown = _shown_roots()
+    cmd = ["bwrap"]
+    for root in shown:
+        cmd += ["--ro-bind", root, root]
+    for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
+        if os.path.islink(top):
+            cmd += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            cmd += ["--ro-bind", top, top]
+    cmd += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    for packages in _package_dirs(shown):
+        cmd += ["--perms", "0555", "--size", "4096", "--tmpfs", packages, "--remount-ro", packages]
+    cmd += ["--dev", "/dev", "--proc", "/proc"]
+    for scratch in ("/dev/shm", WORKDIR):  # the only writable places, each capped: memory through files is bounded
+        cmd += ["--perms", "01777", "--size", str(int(workdir_bytes)), "--tmpfs", scratch]
+    cmd += ["--remount-ro", "/", "--chdir", WORKDIR,
+            "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if os.geteuid() == 0:
         # Root needs no user namespace; keep only what the runner needs to drop to an unused uid.
         cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
-        cmd += ["--unshare-user"]
+        cmd += ["--unshare-user", "--disable-userns"]
     return cmd + ["--die-with-parent", "--new-session", "--"]
 
 
@@ -145,7 +177,7 @@ def _works(isolation: Isolation) -> tuple[bool, str]:
     cwd, cleanup = isolation.workdir(None)
     try:
         done = subprocess.run(
-            isolation.command(sys.executable, probe, 1 << 20), cwd=cwd, capture_output=True, text=True, timeout=30,
+            isolation.command(sandbox_python(), probe, 1 << 20), cwd=cwd, capture_output=True, text=True, timeout=30,
             stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -161,12 +193,13 @@ def _works(isolation: Isolation) -> tuple[bool, str]:
 def _candidate(name: str) -> Isolation:
     root = os.geteuid() == 0
     if name == "bwrap":
-        hidden = _hidden_roots()
+        shown = _shown_roots()
+        hidden = _not_shown(shown)
         return Isolation(
             "bwrap",
-            "bubblewrap: new pid/network/IPC namespaces, read-only file system, hidden "
-            f"{', '.join(hidden)}, size-capped tmpfs working directory, rlimits"
-            + (", runs as an unused uid" if root else ", user namespace"),
+            "bubblewrap: new pid/network/IPC namespaces; shows only "
+            f"{', '.join(shown)} read-only, without site-/dist-packages; size-capped tmpfs /tmp and /dev/shm; rlimits"
+            + (", runs as an unused uid" if root else ", user namespace, nested user namespaces disabled"),
             pid_namespace=True, hidden=hidden, drops_root=root,
         )
     if name == "unshare":

@@ -47,6 +47,7 @@ class Limits:
     workdir_bytes: int = 64 * MiB
     processes: int = 32
     output_bytes: int = 1 * MiB
+    open_files: int = 64  # RLIMIT_NOFILE: with file_size_bytes, it bounds memory held in memfds and pipes
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -66,3 +67,16 @@ class Limits:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def memory_bound(self) -> int:
+        """Bytes one program can hold in memory through every channel the rlimits leave open, under bwrap.
+
+        Anonymous memory and mappings count against RLIMIT_AS; a memfd or a pipe holds data only while a
+        descriptor or a mapping keeps it (RLIMIT_NOFILE descriptors of at most RLIMIT_FSIZE bytes each; a pipe
+        holds at most its 1 MiB maximum buffer); files in the two writable tmpfs mounts (/tmp and /dev/shm)
+        are capped by their size."""
+        per_descriptor = max(self.file_size_bytes, PIPE_MAX_BYTES)
+        return int(self.memory_bytes + self.open_files * per_descriptor + 2 * self.workdir_bytes)
+
+
+PIPE_MAX_BYTES = 1 * MiB  # /proc/sys/fs/pipe-max-size, the default ceiling of F_SETPIPE_SZ without privilege
