@@ -187,7 +187,9 @@ def _serve(job, namespace, calls, reply, hidden):
             _send(reply, "s", str(_stray_processes() if job.get("count_strays") else 0))
             return
         try:
-            function = namespace[name]
+            function = namespace.get(name)
+            if not callable(function):
+                raise NameError(f"name '{name}' is not defined by the solution")
             value = function(*args, **kwargs)
         except BaseException as exc:
             _send(reply, "e", _error(exc, hidden))

@@ -139,7 +139,14 @@ def _shown_roots() -> list[str]:
 def _bwrap_prefix(workdir_bytes: int) -> list[str]:
     shown = _shown_roots()
     cmd = ["bwrap"]
+    made: set[str] = set()
     for root in shown:
+        parts = Path(root).parts
+        for i in range(2, len(parts)):  # parents bwrap would create closed (0700): open them to the unused uid
+            parent = os.path.join(*parts[:i])
+            if parent not in made:
+                made.add(parent)
+                cmd += ["--perms", "0755", "--dir", parent]
         cmd += ["--ro-bind", root, root]
     for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
         if os.path.islink(top):

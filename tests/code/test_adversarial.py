@@ -28,9 +28,11 @@ ROOT = os.geteuid() == 0
 CASES = {
     "socket": ("import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=3)\n", L.NETWORK, L.NETWORK),
     "dns": ("import socket\nsocket.getaddrinfo('example.com', 80)\n", L.NETWORK, L.NETWORK),
-    "write_outside_workdir": ("open('{victim_dir}/new.txt', 'w').write('pwned')\n", L.READ_ONLY, ROOT and L.PERMISSION),
-    "delete_files": ("import os\nos.remove('{victim_file}')\n", L.READ_ONLY, ROOT and L.PERMISSION),
-    "delete_tree": ("import shutil\nshutil.rmtree('{victim_dir}')\n", L.READ_ONLY, ROOT and L.PERMISSION),
+    # bwrap shows no host directory but /usr and the Python installation: the victim does not exist there
+    "write_outside_workdir": ("open('{victim_dir}/new.txt', 'w').write('pwned')\n", L.HIDDEN_PATH, ROOT and L.PERMISSION),
+    "delete_files": ("import os\nos.remove('{victim_file}')\n", L.HIDDEN_PATH, ROOT and L.PERMISSION),
+    "delete_tree": ("import shutil\nshutil.rmtree('{victim_dir}')\n", L.HIDDEN_PATH, ROOT and L.PERMISSION),
+    "write_system_dir": ("open('/usr/lib/boostlora-pwned.txt', 'w').write('pwned')\n", L.READ_ONLY, ROOT and L.PERMISSION),
     "read_home": ("print(open('{secret}').read())\n", L.HIDDEN_PATH, ROOT and L.PERMISSION),
     "fork_bomb": ("import os\nwhile True:\n    os.fork()\n", L.PROCESSES, L.PROCESSES),
     "thread_bomb": ("import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(60,)).start()\n",
