@@ -1,12 +1,15 @@
 """Cost of the code sandbox on the 164 HumanEval canonical solutions.
 
-Two questions, the ones the code plugin's issue asks:
+Three questions, side by side in one run:
 
 * Overhead: seconds per program inside the sandbox vs a bare ``python -c program`` subprocess (the same
   program, its tests and the ``check(candidate)`` call, no isolation, no limits), one program at a time.
   Each isolation level that works on this machine is measured (bwrap, the unshare fallback, and rlimits
-  only, which separates the runner's own cost from the namespaces').
-* Throughput: programs per second of the parallel checker with 1 and 2 (or ``--workers``) workers.
+  only, which separates the harness's own cost from the namespaces').
+* The price of the two-process judge: the same programs through the earlier single-process runner
+  (``single_process_runner.py``: tests and program in one interpreter, which a program can subvert), under
+  the same isolation, so the difference is the judge process and the calls across the pipes.
+* Throughput: programs per second of the parallel checker with 1 and 2 (or ``--workers``) workers, both designs.
 
     python benchmarks/code_sandbox.py [--repeat 1] [--workers 1 2] [--levels bwrap unshare rlimits] [--json out.json]
 
@@ -16,16 +19,26 @@ Run it on an otherwise idle machine: other processes on the same cores inflate e
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import marshal
+import secrets
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from boostlora import ConfigError
 from boostlora_plugins.code.checker import Checker
 from boostlora_plugins.code.data import load_humaneval_package
-from boostlora_plugins.code.isolation import select
+from boostlora_plugins.code.extract import assemble
+from boostlora_plugins.code.isolation import sandbox_python, select
+from boostlora_plugins.code.limits import Limits
+from boostlora_plugins.code.sandbox import _claimed_uid
+
+SINGLE_PROCESS_RUNNER = (Path(__file__).parent / "single_process_runner.py").read_text()
 
 
 def bare_program(problem) -> str:
@@ -41,6 +54,42 @@ def time_bare(problems) -> tuple[float, int]:
     for problem in problems:
         done = subprocess.run([sys.executable, "-I", "-S", "-c", bare_program(problem)], capture_output=True, timeout=60)
         passed += done.returncode == 0
+    return time.perf_counter() - start, passed
+
+
+def single_process_check(problem, isolation, limits: Limits) -> bool:
+    """One canonical solution through the earlier design: tests and program in one sandboxed interpreter."""
+    program = assemble(problem.prefix, problem.reference[len(problem.prefix):], problem.entry_point)
+    nonce = secrets.token_hex(16)
+
+    def run(uid):
+        job = {"program": program, "setup": problem.setup, "units": list(problem.units), "candidate": problem.entry_point,
+               "stop_on_failure": True, "limits": limits.to_dict(), "uid": uid, "nonce": nonce,
+               "hidden": list(isolation.hidden), "count_strays": isolation.pid_namespace,
+               "pin_import_paths": isolation.pin_import_paths, "prctl": not isolation.pid_namespace}
+        cwd, scratch = isolation.workdir(uid)
+        done = subprocess.run(isolation.command(sandbox_python(), SINGLE_PROCESS_RUNNER, limits.workdir_bytes),
+                              input=marshal.dumps(job), capture_output=True, timeout=60, cwd=cwd, start_new_session=True)
+        if scratch:
+            subprocess.run(["rm", "-rf", scratch])
+        out = done.stdout
+        at = out.rfind(("\n" + nonce).encode())
+        if at < 0:
+            return False
+        line = out[at + 33:].split(b"\n", 1)[0]
+        return ast.literal_eval(line.decode()).get("status") == "passed"
+
+    if not isolation.drops_root:
+        return run(None)
+    with _claimed_uid() as uid:
+        return run(uid)
+
+
+def time_single_process(problems, level: str, workers: int) -> tuple[float, int]:
+    isolation, limits = select(level), Limits()
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        passed = sum(pool.map(lambda p: single_process_check(p, isolation, limits), problems))
     return time.perf_counter() - start, passed
 
 
@@ -62,30 +111,36 @@ def main() -> None:
 
     problems = load_humaneval_package()
     n = len(problems)
-    numbers: dict = {"programs": n, "overhead_s_per_program": {}, "throughput_programs_per_s": {}}
+    numbers: dict = {"programs": n, "overhead_s_per_program": {}, "single_process_s_per_program": {},
+                     "throughput_programs_per_s": {}}
 
     def median(fn, *fn_args):
         runs = [fn(*fn_args) for _ in range(args.repeat)]
         return statistics.median(r[0] for r in runs), runs[-1][1]
 
     seconds, passed = median(time_bare, problems)
-    numbers["overhead_s_per_program"]["bare_subprocess"] = seconds / n
-    print(f"bare subprocess      {seconds / n * 1000:7.1f} ms/program  ({passed}/{n} pass)")
+    bare = numbers["overhead_s_per_program"]["bare_subprocess"] = seconds / n
+    print(f"bare subprocess                {bare * 1000:7.1f} ms/program  ({passed}/{n} pass)")
     for level in args.levels:
         try:
             select(level)
         except ConfigError as exc:
-            print(f"{level:<20} unavailable: {exc}")
+            print(f"{level:<30} unavailable: {exc}")
             continue
         seconds, passed = median(time_checker, problems, level, 1)
         numbers["overhead_s_per_program"][level] = seconds / n
-        extra = seconds / n - numbers["overhead_s_per_program"]["bare_subprocess"]
-        print(f"sandbox {level:<12} {seconds / n * 1000:7.1f} ms/program  (+{extra * 1000:.1f} ms; {passed}/{n} pass)")
-    level = "auto"
+        print(f"{level:<8} judge + candidate      {seconds / n * 1000:7.1f} ms/program  (+{(seconds / n - bare) * 1000:.1f} ms; {passed}/{n} pass)")
+        seconds, passed = median(time_single_process, problems, level, 1)
+        numbers["single_process_s_per_program"][level] = seconds / n
+        print(f"{level:<8} single process (before) {seconds / n * 1000:6.1f} ms/program  (+{(seconds / n - bare) * 1000:.1f} ms; {passed}/{n} pass)")
+    name = select("auto").name
     for workers in args.workers:
-        seconds, passed = median(time_checker, problems, level, workers)
-        numbers["throughput_programs_per_s"][f"{select(level).name}_workers_{workers}"] = n / seconds
-        print(f"checker {select(level).name}, {workers} worker(s): {n / seconds:6.1f} programs/s ({seconds:.1f}s for {n}; {passed} pass)")
+        seconds, passed = median(time_checker, problems, "auto", workers)
+        numbers["throughput_programs_per_s"][f"{name}_workers_{workers}"] = n / seconds
+        print(f"checker {name}, {workers} worker(s), judge + candidate: {n / seconds:6.1f} programs/s ({seconds:.1f}s for {n}; {passed} pass)")
+        seconds, passed = median(time_single_process, problems, "auto", workers)
+        numbers["throughput_programs_per_s"][f"single_process_{name}_workers_{workers}"] = n / seconds
+        print(f"checker {name}, {workers} worker(s), single process:    {n / seconds:6.1f} programs/s ({seconds:.1f}s for {n}; {passed} pass)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(numbers, fh, indent=2)

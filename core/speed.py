@@ -59,6 +59,9 @@ def _sandbox_rows(n: dict[str, Any]) -> list[Row]:
     rows = [(f"code sandbox {level}, {n['programs']} HumanEval programs vs bare subprocess",
              f"{1e3 * s:.1f} ms vs {1e3 * bare:.1f} ms per program", f"+{1e3 * (s - bare):.1f} ms")
             for level, s in per.items() if level != "bare_subprocess"]
+    rows += [(f"code sandbox {level}: judge + candidate processes vs the single-process runner",
+              f"{1e3 * per[level]:.1f} ms vs {1e3 * s:.1f} ms per program", f"+{1e3 * (per[level] - s):.1f} ms")
+             for level, s in n.get("single_process_s_per_program", {}).items() if level in per]
     rows += [(f"checker throughput, {name.replace('_', ' ')}", f"{rate:.1f} programs/s", "")
              for name, rate in n["throughput_programs_per_s"].items()]
     return rows
