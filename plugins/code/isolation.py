@@ -27,6 +27,7 @@ import functools
 import glob
 import logging
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boostlora import ConfigError
+
+from . import seccomp
 
 log = logging.getLogger("boostlora_plugins.code")
 
@@ -113,10 +116,12 @@ class Isolation:
         """Whether the runner must open the import directories before dropping root (see runner.py)."""
         return self.drops_root and not self.pid_namespace and not _stdlib_readable_by_others()
 
-    def command(self, python: str, runner_source: str, workdir_bytes: int) -> list[str]:
+    def command(self, python: str, runner_source: str, workdir_bytes: int, seccomp_fd: int | None = None) -> list[str]:
+        """The command line; under bwrap ``seccomp_fd`` (see ``seccomp.py``) is installed as the filter."""
         runner = [python, "-I", "-S", "-c", runner_source]
         if self.name == "bwrap":
-            return _bwrap_prefix(workdir_bytes) + runner
+            extra = ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
+            return _bwrap_prefix(workdir_bytes, extra) + runner
         if self.name == "unshare":
             return _unshare_prefix() + runner
         return runner
@@ -136,7 +141,7 @@ def _shown_roots() -> list[str]:
     return sorted({*_SHOWN, home} if not any(home == r or home.startswith(r + "/") for r in _SHOWN) else set(_SHOWN))
 
 
-def _bwrap_prefix(workdir_bytes: int) -> list[str]:
+def _bwrap_prefix(workdir_bytes: int, extra: list[str] | None = None) -> list[str]:
     shown = _shown_roots()
     cmd = ["bwrap"]
     made: set[str] = set()
@@ -166,7 +171,7 @@ def _bwrap_prefix(workdir_bytes: int) -> list[str]:
         cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         cmd += ["--unshare-user", "--disable-userns"]
-    return cmd + ["--die-with-parent", "--new-session", "--"]
+    return cmd + (extra or []) + ["--die-with-parent", "--new-session", "--"]
 
 
 def _unshare_prefix() -> list[str]:
@@ -206,7 +211,10 @@ def _candidate(name: str) -> Isolation:
             "bwrap",
             "bubblewrap: new pid/network/IPC namespaces; shows only "
             f"{', '.join(shown)} read-only, without site-/dist-packages; size-capped tmpfs /tmp and /dev/shm; rlimits"
-            + (", runs as an unused uid" if root else ", user namespace, nested user namespaces disabled"),
+            + (", runs as an unused uid" if root else ", user namespace")
+            + (", seccomp: no nested user namespaces or System V shared memory" if seccomp.supported()
+               else f", no seccomp filter for {platform.machine()}: nested user namespaces "
+               + ("disabled by bwrap" if not root else "possible")),
             pid_namespace=True, hidden=hidden, drops_root=root,
         )
     if name == "unshare":

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import limits as L
+from . import seccomp
 from .isolation import Isolation, sandbox_python
 from .limits import Limits
 
@@ -279,11 +280,13 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
     cwd, scratch = isolation.workdir(uid)
     start = time.monotonic()
     procs: list[subprocess.Popen] = []
+    filter_fd = seccomp.filter_fd() if isolation.name == "bwrap" else None
+    candidate_fds = (calls_r, reply_w) + ((filter_fd,) if filter_fd is not None else ())
     try:
         procs.append(subprocess.Popen(
-            isolation.command(sandbox_python(), CALLEE_SOURCE, limits.workdir_bytes), cwd=cwd, env=_env(),
+            isolation.command(sandbox_python(), CALLEE_SOURCE, limits.workdir_bytes, filter_fd), cwd=cwd, env=_env(),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            close_fds=True, pass_fds=(calls_r, reply_w),
+            close_fds=True, pass_fds=candidate_fds,
         ))
         procs.append(subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", JUDGE_SOURCE], cwd="/", env=_env(), stdin=subprocess.PIPE,
@@ -296,8 +299,9 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
             _reap(proc)
         raise
     finally:
-        for fd in (calls_r, calls_w, reply_r, reply_w):
-            os.close(fd)
+        for fd in (calls_r, calls_w, reply_r, reply_w, filter_fd):
+            if fd is not None:
+                os.close(fd)
     candidate, judge = procs
     streams = _Streams()
     out, err = streams.add(candidate, callee_job, "candidate")

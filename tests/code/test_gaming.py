@@ -131,6 +131,11 @@ CASES = {
                     "            with open(f'{root}/h{i}', 'wb') as fh:\n                for _ in range(64):\n"
                     "                    held += fh.write(b'x' * (1 << 20))\n        except OSError:\n"
                     "            break\nprint('HELD', held)\ndef answer(x):\n    return x\n", True),
+    "sysv_shm_hoard": ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
+                       "held = 0\nfor _ in range(64):\n    seg = libc.shmget(0, 64 << 20, 0o1600)\n    if seg < 0:\n        break\n"
+                       "    addr = libc.shmat(seg, None, 0)\n    if addr in (None, ctypes.c_void_p(-1).value):\n        break\n"
+                       "    ctypes.memset(addr, 1, 64 << 20)\n    held += 64 << 20\n    libc.shmdt(ctypes.c_void_p(addr))\n"
+                       "print('HELD', held)\ndef answer(x):\n    return x\n", True),
     # -- huge or malformed replies
     "huge_reply": (FIND_REPLY_FD + "def answer(x):\n    for fd in reply_fds():\n        try:\n"
                    "            os.write(fd, b'v ' + b'7' * (64 << 20))\n        except OSError:\n            pass\n    return x\n", False),
@@ -172,7 +177,7 @@ def test_gaming_attempt_fails(case, style, level, victim):
     isolation = _isolation(level)
     program, needs_mounts = CASES[case]
     if needs_mounts and isolation.name != "bwrap":
-        pytest.skip(f"{case}: the {isolation.name} isolation has no mount namespace to hide or cap files with")
+        pytest.skip(f"{case}: needs bubblewrap (a mount namespace, capped tmpfs, seccomp); the {isolation.name} isolation has none")
     problem = MBPP if style == "mbpp" else HUMANEVAL
     source = program.replace("__PATHS__", repr([__file__])).replace("__DATASETS__", repr(_datasets()))
     answer = f"```python\n{source}```"
@@ -191,7 +196,7 @@ def test_gaming_attempt_fails(case, style, level, victim):
         assert verdict.score == 0.0 and result.passed == 0, result
         assert "FOUND" not in result.stdout, result
     assert elapsed < 2 * LIMITS.wall_seconds + 4
-    if case in ("memfd_hoard", "tmpfs_hoard"):
+    if case.endswith("_hoard"):
         held = int(results[0].stdout.split("HELD")[-1].split()[0]) if "HELD" in results[0].stdout else 0
         assert held <= LIMITS.memory_bound(), (held, LIMITS.memory_bound())
     # the host is unchanged

@@ -1,0 +1,76 @@
+"""The judge: tests run in their own process and reach the program only through plain-data calls."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from boostlora_plugins.code import limits as L
+from boostlora_plugins.code.checker import Checker, to_verdict
+from boostlora_plugins.code.data import Problem
+from boostlora_plugins.code.sandbox import Job, run_job
+
+from .conftest import TIGHT
+
+
+def _check(isolation, problem, answer, graded=False):
+    checker = Checker(TIGHT, isolation, workers=1, stop_on_failure=not graded)
+    result = checker.check(problem, f"```python\n{answer}\n```")
+    return result, to_verdict(result, graded=graded)
+
+
+def test_expected_exceptions_cross_as_builtin_types(isolation):
+    unit = "try:\n    root(-1)\nexcept ValueError:\n    pass\nelse:\n    raise AssertionError('no ValueError')"
+    problem = Problem("j/raise", "root", "root", ("assert root(4) == 2.0", unit))
+    honest = "def root(x):\n    if x < 0:\n        raise ValueError('negative')\n    return x ** 0.5"
+    assert _check(isolation, problem, honest)[0].ok
+    wrong = "def root(x):\n    return abs(x) ** 0.5"
+    result, _ = _check(isolation, problem, wrong)
+    assert result.status == "failed" and "test 1" in result.detail and "no ValueError" in result.detail
+
+
+def test_prompt_helpers_are_the_judges_own(isolation):
+    prefix = "def double(x):\n    return 2 * x\n\n\ndef half_of(x):\n    \"\"\"x / 2\"\"\"\n"
+    problem = Problem("j/helper", prefix, "half_of", ("assert double(candidate(6)) == 6",), prefix=prefix, candidate=True)
+    assert _check(isolation, problem, "def half_of(x):\n    return x // 2")[0].ok
+    cheat = "def double(x):\n    return 6\n\n\ndef half_of(x):\n    return 0"
+    assert _check(isolation, problem, cheat)[0].status == "failed"
+
+
+def test_container_results_compare_by_value(isolation):
+    answer = ("def stats(xs):\n    return (min(xs), max(xs)), {x % 2 for x in xs}, {x: str(x) for x in xs}, "
+              "bytes(xs), frozenset(xs), complex(1, 2), None")
+    units = ("assert stats([1, 2]) == ((1, 2), {0, 1}, {1: '1', 2: '2'}, b'\\x01\\x02', frozenset({1, 2}), 1+2j, None)",
+             "assert isinstance(stats([3])[0], tuple) and type(stats([3])[1]) is set")
+    assert _check(isolation, Problem("j/types", "", "stats", units), answer)[0].ok
+
+
+def test_graded_score_counts_units_the_judge_saw_pass(isolation):
+    problem = Problem("j/graded", "", "inc", ("assert inc(1) == 2", "assert inc(2) == 3", "assert inc(-5) == -4"))
+    result, verdict = _check(isolation, problem, "def inc(x):\n    return x + 1 if x > 0 else 0", graded=True)
+    assert (result.passed, result.total) == (2, 3) and verdict.score == pytest.approx(2 / 3) and not verdict.correct
+
+
+def test_a_timeout_keeps_the_units_already_passed(isolation):
+    problem = Problem("j/slow", "", "inc", ("assert inc(1) == 2", "assert inc(0) == 1"))
+    answer = "def inc(x):\n    import time\n    while x == 0:\n        time.sleep(1)\n    return x + 1"
+    job = Job(answer, problem.units, stop_on_failure=False)
+    result = run_job(job, dataclasses.replace(TIGHT, wall_seconds=1.5), isolation)
+    assert (result.status, result.limit, result.passed) == ("limit", L.WALL_TIME, 1)
+    assert to_verdict(result, graded=True).score == 0.5
+
+
+def test_arguments_that_are_not_data_fail_the_test(isolation):
+    problem = Problem("j/arg", "", "apply", ("assert apply(lambda v: v, 3) == 3",))
+    result, _ = _check(isolation, problem, "def apply(f, x):\n    return f(x)")
+    assert result.status == "failed" and "not plain data" in result.detail
+
+
+def test_the_candidate_never_receives_the_tests(isolation):
+    """The program's whole world is its stdin job and the calls: print everything it can find."""
+    spy = ("import gc, sys\nseen = repr(gc.get_objects()) + repr(sys.modules['__main__'].__dict__)\n"
+           "def probe(x):\n    now = repr(gc.get_objects())\n    marker = str(int('8472') * 10 + 1)\n    print(marker in seen, marker in now)\n"
+           "    return x\n")
+    result = run_job(Job(spy, ("assert probe(3) == 84721",)), TIGHT, isolation)
+    assert result.status == "failed" and result.stdout.split() == ["False", "False"]
