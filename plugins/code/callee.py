@@ -143,7 +143,7 @@ def _no_new_privileges(libc):
 
 
 def _stray_processes():
-    """Live processes other than the namespace's init and this runner (only meaningful in a pid namespace)."""
+    """Live processes other than the namespace's init and this harness (only meaningful in a pid namespace)."""
     me, count = os.getpid(), 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in (1, me):
@@ -169,7 +169,7 @@ def _error(exc, hidden, status=None):
 
     limit = _limit_of(exc, hidden)
     return json.dumps({"status": status or ("limit" if limit else "error"), "limit": limit,
-                       "type": type(exc).__name__, "detail": _describe(exc)})
+                       "type": type(exc).__name__, "detail": _describe(exc), "message": str(exc)[:300]})
 
 
 def _serve(job, namespace, calls, reply, hidden):

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from boostlora import ConfigError, Verdict
 
+from . import memory
 from .data import Problem
 from .extract import assemble
 from .isolation import Isolation, select
@@ -55,6 +56,7 @@ class Checker:
             raise ConfigError(f"sandbox workers must be at least 1, got {workers}")
         self.workers = min(workers or cores, cores)
         self.stop_on_failure = stop_on_failure
+        self.memory_bound = memory.log_once(self.limits, self.isolation.name)
 
     def check(self, problem: Problem, answer: object) -> SandboxResult:
         """Run ``answer`` against ``problem``'s tests; a result, never an exception."""
@@ -63,7 +65,10 @@ class Checker:
         if not isinstance(answer, str) or not answer.strip():
             return SandboxResult("no_code", "the answer is empty" if isinstance(answer, str) else
                                  f"the answer is a {type(answer).__name__}, not text", total=len(problem.units))
-        job = build_job(problem, answer)
+        try:
+            job = build_job(problem, answer)
+        except Exception as exc:  # extraction of a pathological answer: a failing verdict, not a crash
+            return SandboxResult("no_code", f"the answer could not be read as code: {type(exc).__name__}", total=len(problem.units))
         if not self.stop_on_failure:
             job = dataclasses.replace(job, stop_on_failure=False)
         return run_job(job, self.limits, self.isolation)

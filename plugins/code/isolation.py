@@ -103,7 +103,7 @@ def _stdlib_readable_by_others() -> bool:
 
 @dataclass(frozen=True)
 class Isolation:
-    """A way of running the runner: ``command`` gives the command line, ``workdir`` where it starts."""
+    """A way of running the program's harness: ``command`` gives the command line, ``workdir`` where it starts."""
 
     name: str
     description: str
@@ -113,7 +113,7 @@ class Isolation:
 
     @property
     def pin_import_paths(self) -> bool:
-        """Whether the runner must open the import directories before dropping root (see runner.py)."""
+        """Whether the harness must open the import directories before dropping root (see callee.py)."""
         return self.drops_root and not self.pid_namespace and not _stdlib_readable_by_others()
 
     def command(self, python: str, runner_source: str, workdir_bytes: int, seccomp_fd: int | None = None) -> list[str]:
@@ -167,7 +167,7 @@ def _bwrap_prefix(workdir_bytes: int, extra: list[str] | None = None) -> list[st
     cmd += ["--remount-ro", "/", "--chdir", WORKDIR,
             "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if os.geteuid() == 0:
-        # Root needs no user namespace; keep only what the runner needs to drop to an unused uid.
+        # Root needs no user namespace; keep only what the harness needs to drop to an unused uid.
         cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         cmd += ["--unshare-user", "--disable-userns"]

@@ -83,11 +83,12 @@ class Remote:
         except Exception:
             info = None
         if not isinstance(info, dict):
-            return {"status": "error", "limit": None, "type": "", "detail": "malformed error from the candidate"}
+            return {"status": "error", "limit": None, "type": "", "detail": "malformed error from the candidate",
+                    "message": ""}
         limit = info.get("limit") if info.get("limit") in _KNOWN_LIMITS else None
         status = info.get("status") if info.get("status") in ("error", "limit", "syntax_error") else "error"
         return {"status": "limit" if limit else status, "limit": limit, "type": _text(info.get("type"), 80),
-                "detail": _text(info.get("detail"))}
+                "detail": _text(info.get("detail")), "message": _text(info.get("message"))}
 
     def _send(self, op, name="", args=(), kwargs=None):
         data = (dumps([op, name, list(args), dict(kwargs or {})]) + "\n").encode()
@@ -123,7 +124,7 @@ class Remote:
         exc_type = getattr(builtins, info["type"], None)
         if isinstance(exc_type, type) and issubclass(exc_type, Exception) and exc_type.__module__ == "builtins":
             try:
-                raise exc_type(info["detail"])
+                raise exc_type(info["message"])
             except TypeError:  # exception classes whose constructor wants other arguments
                 pass
         raise CandidateError(info["detail"] or info["type"])

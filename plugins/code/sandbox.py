@@ -48,7 +48,7 @@ CALLEE_SOURCE = _WIRE + "\n\n" + (_HERE / "callee.py").read_text()
 JUDGE_SOURCE = _WIRE + "\n\n" + (_HERE / "judge.py").read_text()
 JUDGE_MEMORY = 512 * 1024 * 1024  # address space of the judge: the interpreter, the tests and decoded results
 JUDGE_OUTPUT = 64 * 1024  # the judge writes a few short lines; more means something is wrong
-LINGER_SECONDS = 0.5  # how long the candidate may take to exit once the judge has reported
+LINGER_SECONDS = 2.0  # how long the candidate may take to exit once the judge has reported (a loaded machine is slow)
 _STATUSES = ("passed", "failed", "error", "syntax_error", "limit", "gone")
 # Unused uids the program runs as when the host is root: one per run (modulo the pool), so RLIMIT_NPROC
 # counts only that program's processes and the cleanup can find every process it started, even setsid()'d ones.

@@ -21,6 +21,7 @@ from . import data
 from .checker import Checker, to_verdict
 from .consent import OPTION, require_consent
 from .data import Problem
+from .generated import GENERATED, generate_problems
 from .limits import ALL_LIMITS, Limits
 from .metrics import mean_pass_at_k, pass_at_1_greedy
 
@@ -37,16 +38,19 @@ CHAT_STOPS = ("```\n\n",)  # after the closing fence: the explanation that usual
 
 
 class CodeTask(Task):
-    """HumanEval / MBPP / JSONL problems; the verdict runs the tests in a sandbox (bubblewrap when it works)."""
+    """Generated / HumanEval / MBPP / JSONL problems; the verdict comes from a judge process that runs the tests
+    and calls the program, which runs in a sandbox (bubblewrap when it works)."""
 
     name = "code"
-    description = "write Python functions (HumanEval, MBPP, JSONL); judged by running the tests in a sandbox"
+    description = "write Python functions (generated, HumanEval, MBPP, JSONL); judged by running the tests against a sandboxed program"
     default_model = OFFLINE_DEFAULT
     default_targets = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     default_objective = "grpo"
     default_options: ClassVar[Mapping[str, Any]] = {
         OPTION: False,  # plus BOOSTLORA_ALLOW_CODE_EXEC=1 in the environment: executing model code is opt-in
-        "dataset": data.HUMANEVAL,  # humaneval (offline), openai/openai_humaneval, google-research-datasets/mbpp, or a .jsonl
+        "dataset": GENERATED,  # generated (offline, seeded), humaneval (offline), openai/openai_humaneval, google-research-datasets/mbpp, or a .jsonl
+        "generated_count": 400,  # dataset=generated: how many problems, and the seed they are drawn from
+        "generated_seed": 0,
         "subset": "full",  # MBPP only: full or sanitized
         "eval_dataset": None,  # held-out problems from another source (e.g. train on MBPP, evaluate on humaneval)
         "train_split": "train",  # hub datasets with their own splits (MBPP)
@@ -66,25 +70,25 @@ class CodeTask(Task):
         "pass_k_temperature": 0.8,
     }
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        # Offline on 2 idle CPU cores in about a quarter of an hour: SmolLM2-135M-Instruct on a small HumanEval
-        # split. A 135M model solves almost nothing outright, so the reward is graded (fraction of tests passed):
-        # all-zero groups would give GRPO no gradient at all. u=16 untied follows the math plugin's measurement
-        # that fully tied rounds barely move SmolLM2.
+        # Offline on 2 idle CPU cores in about a quarter of an hour: SmolLM2-135M-Instruct on the generated
+        # function-writing problems (generated.py), where it starts at a held-out greedy pass@1 of 0.42 (27/64,
+        # seed 0) instead of next to nothing on HumanEval, so rewards differ within a group and GRPO has a
+        # gradient. The reward is graded (fraction of the four tests passed). u=16 untied follows the math
+        # plugin's measurement that fully tied rounds barely move SmolLM2.
         "default": {
             "r": 2, "u": 16, "weight_tying": 0.0, "max_rounds": 2,
             "objective_options": {"steps": 2, "prompts_per_step": 4, "num_generations": 4, "max_completion_length": 160},
-            "task_options": {"dataset": data.HUMANEVAL, "max_train": 16, "max_eval": 8, "max_new_tokens": 160,
+            "task_options": {"dataset": GENERATED, "max_train": 16, "max_eval": 32, "max_new_tokens": 160,
                              "batch_size": 8, "graded_reward": True},
         },
-        # `boostlora bench --suite cpu`: the default task cut to what five methods can afford in about twenty
-        # minutes on 2 cores (8 + 8 problems, one step per round). 96 new tokens truncated every answer: all
-        # rewards 0, no gradient, rank 0; 160 (the default's) leaves some complete functions to grade. Picking
-        # the benchmark preset is the run's consent to execute code; BOOSTLORA_ALLOW_CODE_EXEC=1 must still
-        # say the machine allows it.
+        # `boostlora bench --suite cpu`: the default task cut to what five methods can afford on 2 cores (8 train
+        # problems, one step per round, 32 held-out problems: with 8, one problem moved pass@1 by 0.125). 160 new
+        # tokens leave room for a complete function. Picking the benchmark preset is the run's consent to execute
+        # code; BOOSTLORA_ALLOW_CODE_EXEC=1 must still say the machine allows it.
         "bench-cpu": {
             "r": 2, "u": 16, "weight_tying": 0.0, "max_rounds": 2,
             "objective_options": {"steps": 1, "prompts_per_step": 4, "num_generations": 4, "max_completion_length": 160},
-            "task_options": {OPTION: True, "dataset": data.HUMANEVAL, "max_train": 8, "max_eval": 8,
+            "task_options": {OPTION: True, "dataset": GENERATED, "max_train": 8, "max_eval": 32,
                              "max_new_tokens": 160, "batch_size": 8, "graded_reward": True},
         },
         # The paper's code setting written out (Qwen2.5-3B-Instruct; docs/reconstructed-choices.md). Stated: GRPO, rotate, r=2, 12
@@ -153,18 +157,26 @@ class CodeTask(Task):
         source, elsewhere = self.options["dataset"], self.options["eval_dataset"]
         if elsewhere is not None:
             split = self.options["train_split"] if source == data.MBPP_HUB else self.options["eval_split"]
-            train = data.load_problems(source, self.options["subset"], split)
-            held = data.load_problems(elsewhere, self.options["subset"], self.options["eval_split"])
+            train = self._problems(source, split)
+            held = self._problems(elsewhere, self.options["eval_split"])
         elif source == data.MBPP_HUB:
-            train = data.load_problems(source, self.options["subset"], self.options["train_split"])
-            held = data.load_problems(source, self.options["subset"], self.options["eval_split"])
+            train = self._problems(source, self.options["train_split"])
+            held = self._problems(source, self.options["eval_split"])
         else:
-            problems = data.load_problems(source, self.options["subset"], self.options["eval_split"])
+            problems = self._problems(source, self.options["eval_split"])
             train, held = data.split_problems(problems, self.options["eval_fraction"])
         train, held = data.first(train, self.options["max_train"]), data.first(held, self.options["max_eval"])
         if not train or not held:
             raise DataError(f"dataset {source} gives {len(train)} train and {len(held)} held-out problems; both must be non-empty")
         return Splits(train=train, eval=held)
+
+    def _problems(self, source: str, split: str) -> list[Problem]:
+        if source == GENERATED:
+            count, seed = self.options["generated_count"], self.options["generated_seed"]
+            if not isinstance(count, int) or isinstance(count, bool) or count < 2:
+                raise ConfigError(f"generated_count must be an integer of at least 2, got {count!r}")
+            return generate_problems(count, int(seed))
+        return data.load_problems(source, self.options["subset"], split)
 
     # -- generation -----------------------------------------------------------------------------------------
     def prompt(self, example: Problem) -> str | list[dict[str, str]]:
