@@ -52,3 +52,19 @@ def test_workers_are_capped_at_the_cores(isolation):
     assert Checker(isolation=isolation, workers=1).workers == 1
     with pytest.raises(ConfigError, match="at least 1"):
         Checker(isolation=isolation, workers=0)
+
+
+def test_memory_bound_is_logged_once_and_adds_up(isolation, caplog):
+    from boostlora_plugins.code import memory
+    from boostlora_plugins.code.limits import Limits
+
+    limits = Limits(memory_bytes=256 << 20, file_size_bytes=2 << 20, open_files=16, workdir_bytes=8 << 20)
+    assert limits.memory_bound() == (256 << 20) + 16 * (2 << 20) + 2 * (8 << 20)
+    memory.log_once.cache_clear()
+    with caplog.at_level(logging.INFO, logger="boostlora_plugins.code"):
+        Checker(limits, isolation)
+        Checker(limits, isolation)
+    lines = [r.getMessage() for r in caplog.records if "memory bound" in r.getMessage()]
+    assert len(lines) == 1 and "cgroup" in lines[0]
+    if isolation.name == "bwrap":
+        assert f"at most {limits.memory_bound() >> 20} MiB" in lines[0]

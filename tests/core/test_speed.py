@@ -22,6 +22,7 @@ NUMBERS = {
     "math_eval_throughput.py": {"n": 32, "identical_outputs": 32, "speedup": 7.5,
                                 "batched": {"tokens_per_s": 15.0}, "one_at_a_time": {"tokens_per_s": 2.0}},
     "code_sandbox.py": {"programs": 164, "overhead_s_per_program": {"bare_subprocess": 0.015, "bwrap": 0.030},
+                        "single_process_s_per_program": {"bwrap": 0.025},
                         "throughput_programs_per_s": {"bwrap_workers_1": 33.3, "bwrap_workers_2": 55.8}},
 }
 ENV = {"command": "boostlora bench --suite speed", "date": "today", "machine": "test", "versions": {"torch": "x"}}
@@ -42,7 +43,8 @@ def test_numbers_become_ratios():
     assert "2.0% of training" in table and "0.99x base" in table and "1.50x base" in table
     assert "| 7.5x faster |" in table and "32/32 identical" in table
     assert "| 30.0 ms vs 15.0 ms per program | +15.0 ms |" in table and "55.8 programs/s" in table
-    assert table.count("`benchmarks/") == 5 + 1 + 1 + 2  # one row per number, each naming its script
+    assert "judge + candidate processes vs the single-process runner | 30.0 ms vs 25.0 ms per program | +5.0 ms |" in table
+    assert table.count("`benchmarks/") == 5 + 1 + 2 + 2  # one row per number, each naming its script
 
 
 def test_a_failing_script_is_named(tmp_path, monkeypatch):
