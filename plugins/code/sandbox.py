@@ -47,7 +47,7 @@ _WIRE = (_HERE / "wire.py").read_text()
 CALLEE_SOURCE = _WIRE + "\n\n" + (_HERE / "callee.py").read_text()
 JUDGE_SOURCE = _WIRE + "\n\n" + (_HERE / "judge.py").read_text()
 JUDGE_MEMORY = 512 * 1024 * 1024  # address space of the judge: the interpreter, the tests and decoded results
-JUDGE_OUTPUT = 64 * 1024  # the judge writes a few short lines; more means something is wrong
+JUDGE_OUTPUT = 1024 * 1024  # the judge writes a few short lines (and a traceback if it breaks); more is a fault
 LINGER_SECONDS = 2.0  # how long the candidate may take to exit once the judge has reported (a loaded machine is slow)
 _STATUSES = ("passed", "failed", "error", "syntax_error", "limit", "gone")
 # Unused uids the program runs as when the host is root: one per run (modulo the pool), so RLIMIT_NPROC
@@ -354,6 +354,8 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
         why = "wrote too much" if stopped else tail[0]
         return SandboxResult("error", f"the judge ended without a verdict ({why})"[:300], None, passed_units, total, **common)
     status, detail, limit = report["status"], report["detail"], report["limit"]
+    if status == "passed" and passed_units != total:  # a pass is every unit seen passing, nothing less
+        status, detail = "failed", f"the judge reported {passed_units} of {total} test(s) passed"
     if status == "gone":
         exited = _classify_exit(candidate.returncode, isolation, limits, cpu, total, common)
         if exited.limit or exited.detail.startswith("killed"):
@@ -366,7 +368,7 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
 
 
 def _classify_exit(code: int, isolation: Isolation, limits: Limits, cpu: float, total: int, common: dict) -> SandboxResult:
-    """The program ended without the runner's report: a signal, or an exit before the tests finished."""
+    """The program stopped answering before the tests finished: name the signal or exit code that ended it."""
     signum = -code if code < 0 else (code - 128 if isolation.name == "bwrap" and code > 128 else None)
     if signum == signal.SIGXCPU or (signum == signal.SIGKILL and cpu >= limits.cpu_seconds):
         return SandboxResult("limit", f"used more than {limits.cpu_seconds}s of CPU time", L.CPU_TIME, total=total, **common)
