@@ -314,7 +314,10 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
             if now >= start + limits.wall_seconds:
                 stopped = L.WALL_TIME
                 break
-            busy, over = streams.step(min(start + limits.wall_seconds - now, 0.02), caps)
+            # while the judge runs, its output (or end of file) wakes the select; once it has closed its pipes,
+            # only polling sees the two processes exit, so poll often
+            settling = not streams.open_readers((judge.stdout, judge.stderr))
+            busy, over = streams.step(min(start + limits.wall_seconds - now, 0.001 if settling else 0.02), caps)
             if over:
                 stopped = L.OUTPUT if over == "candidate" else "judge_output"
                 break
