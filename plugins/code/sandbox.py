@@ -338,7 +338,8 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
         usage = _reap(candidate)
         streams.close(procs)
     report, passed_units = _read_verdict(verdict, len(job.units))
-    clean = report is not None and report.get("limit") not in (L.PROCESSES, L.STRAY_PROCESSES) and not lingered
+    clean = (report is not None and report["limit"] not in (L.PROCESSES, L.STRAY_PROCESSES) and not report["strays"]
+             and not lingered)
     strays = _kill_everything(candidate.pid, None if isolation.pid_namespace and clean else uid)
     if scratch:
         _remove_tree(scratch)
