@@ -15,6 +15,7 @@ process writes can make this module raise: malformed or oversized output is a fa
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import fcntl
 import itertools
@@ -257,6 +258,27 @@ def run_job(job: Job, limits: Limits, isolation: Isolation) -> SandboxResult:
         return SandboxResult("error", f"sandbox failure: {type(exc).__name__}: {exc}"[:300], total=len(job.units))
 
 
+def free_names(units: tuple[str, ...]) -> list[str]:
+    """Names the tests read and never assign: what they expect the program to define (the judge proxies those
+    that neither its builtins, the tests' setup nor the prompt's code define)."""
+    read, bound = set(), set()
+    for unit in units:
+        try:
+            tree = ast.parse(unit)
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+                bound.add(node.name)
+            elif isinstance(node, ast.alias):
+                bound.add((node.asname or node.name).split(".")[0])
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+    return sorted(read - bound)
+
+
 def _reap(proc: subprocess.Popen):
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -272,7 +294,8 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
         "prctl": not isolation.pid_namespace, "calls_fd": calls_r, "reply_fd": reply_w,
     })
     judge_job = marshal.dumps({
-        "prefix": job.prefix, "setup": job.setup, "units": list(job.units), "entry_point": job.candidate,
+        "prefix": job.prefix, "setup": job.setup, "units": list(job.units), "names": free_names(job.units),
+        "entry_point": job.candidate,
         "candidate": job.candidate is not None, "stop_on_failure": job.stop_on_failure, "calls_fd": calls_w, "reply_fd": reply_r,
         "reply_bytes": limits.output_bytes, "cpu_seconds": limits.cpu_seconds, "memory_bytes": max(limits.memory_bytes, JUDGE_MEMORY),
         "hide": not isolation.pid_namespace and uid is None,
