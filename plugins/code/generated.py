@@ -159,5 +159,17 @@ def make_problem(index: int, seed: int) -> Problem:
 
 
 def generate_problems(count: int, seed: int = 0) -> list[Problem]:
-    """``count`` problems from ``seed``."""
-    return [make_problem(i, seed) for i in range(count)]
+    """``count`` problems from ``seed``, no two with the same prompt.
+
+    Some families have few distinct prompts (``factorial`` with an example from 0 to 10), so indices whose
+    prompt already appeared are skipped: otherwise one problem could land on both sides of the split."""
+    problems: list[Problem] = []
+    prompts: set[str] = set()
+    for index in range(50 * count):
+        if len(problems) == count:
+            break
+        problem = make_problem(index, seed)
+        if problem.prompt not in prompts:
+            prompts.add(problem.prompt)
+            problems.append(problem)
+    return problems

@@ -11,7 +11,8 @@ def test_same_seed_same_problems_other_seed_other_problems():
     first, again, other = generate_problems(50, 0), generate_problems(50, 0), generate_problems(50, 1)
     assert first == again
     assert [p.units for p in first] != [p.units for p in other]
-    assert make_problem(17, 0) == first[17]
+    assert make_problem(int(first[17].task_id.split("/")[2]), 0) == first[17]
+    assert len({p.prompt for p in generate_problems(400, 0)}) == 400  # no prompt twice: no leak across the split
 
 
 def test_every_family_appears_and_each_problem_has_four_distinct_tests():
