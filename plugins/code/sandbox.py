@@ -148,11 +148,16 @@ def _kill_everything(pgid: int, uid: int | None) -> bool:
     except (ProcessLookupError, PermissionError):
         pass
     if uid is not None:
+        quiet = 0
         for _ in range(200):  # a fork loop may spawn while we kill; repeat until the uid owns nothing
             pids = _pids_of_uid(uid)
             if not pids:
-                break
-            left = True
+                quiet += 1
+                if quiet > 1 or not left:  # after a kill, look twice: a child forked at the last moment shows late
+                    break
+                time.sleep(0.01)
+                continue
+            quiet, left = 0, True
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
