@@ -366,9 +366,14 @@ def comparisons(rows: dict[str, dict[int, dict[str, Any]]], extensions: tuple[in
             if not set(a) & set(b):
                 continue
             interval = paired_interval(a, b)
-            out.append({"ours": "boost-rotate" + suffix, "other": other, "interval": interval,
+            steps = (mean_steps(ours), mean_steps(rows[other]))
+            out.append({"ours": "boost-rotate" + suffix, "other": other, "interval": interval, "steps": steps,
                         "differences": paired_differences(a, b), "outcome": outcome(interval)})
     return out
+
+
+def mean_steps(per_seed: dict[int, dict[str, Any]]) -> float:
+    return sum(row["steps"] for row in per_seed.values()) / len(per_seed)
 
 
 # -- the suite ---------------------------------------------------------------------------------------------------
@@ -588,16 +593,19 @@ def entry_markdown(label: str, info: dict[str, Any], summary: dict[str, Any], co
     if compared:
         lines += [
             "",
-            "Rotate against each method at the same optimizer steps, paired by seed (rotate minus other; "
-            "'wins'/'loses' only where the 95% interval excludes 0):",
+            "Rotate against each method at the same step budget, paired by seed (rotate minus other; "
+            "'wins'/'loses' only where the 95% interval excludes 0). Where rotate ran out of singular directions "
+            "before the budget, it took fewer steps: the steps column says so.",
             "",
-            "| comparison | mean difference | 95% CI | per-seed differences | outcome |",
-            "|---|---|---|---|---|",
+            "| comparison | optimizer steps (rotate / other) | mean difference | 95% CI | per-seed differences | outcome |",
+            "|---|---|---|---|---|---|",
         ]
         for c in compared:
             mean, ci = fmt_interval(c["interval"])
             per_seed = ", ".join(f"{d:+.3f}" for d in c["differences"].values())
-            lines.append(f"| {c['ours']} vs {c['other']} | {float(mean):+.3f} | {ci} | {per_seed} | **{c['outcome']}** |")
+            steps = f"{c['steps'][0]:.0f} / {c['steps'][1]:.0f}"
+            lines.append(f"| {c['ours']} vs {c['other']} | {steps} | {float(mean):+.3f} | {ci} | {per_seed} | "
+                         f"**{c['outcome']}** |")
     stopped = sorted({u["stop_reason"] for seed in units.values() for name, u in seed.items()
                       if name.startswith("boost-") and u.get("stop_reason")})
     if stopped:
@@ -621,8 +629,9 @@ def markdown(suite: str, sections: list[str], env: dict[str, Any]) -> str:
         "one-seed SE is the evaluation's own binomial noise at that accuracy. A seed fixes the data split and the",
         "training randomness; all methods of a task share splits, seeds, objective and, at 1x, optimizer steps.",
         "Rows marked 2x/4x train 2 or 4 times the steps (boosting: that many more rounds; the 1x rows are the same",
-        "runs' first rounds). Params total counts merged and unmerged rounds alike, plus any fitted head. Rank is",
-        "the numerical rank of the cumulative update, largest over target modules, mean over seeds.",
+        "runs' first rounds). Params total is the runs' `cumulative_params` plus any fitted head. Rank is the",
+        "numerical rank of the cumulative update, largest over target modules, mean over seeds: under rotate it",
+        "grows by r per round merged with a nonzero step, and stops where a module has no directions left.",
         "",
     ]
     return "\n".join(lines) + "\n" + "\n\n".join(sections) + "\n"
@@ -675,7 +684,8 @@ def plot_entry(label: str, info: dict[str, Any], rows: dict[str, dict[int, dict[
             x = next(iter(rows[method].values()))["steps"]
             error = None if interval.low is None else [[interval.mean - interval.low], [interval.high - interval.mean]]
             acc.errorbar([x], [interval.mean], yerr=error, fmt="D", color=colours[method], label=method, capsize=3)
-    acc.set(xlabel="cumulative optimizer steps", ylabel="accuracy", title=f"{label}: mean and 95% band over seeds")
+    acc.axvline(per_round * info["max_rounds"], color="grey", linestyle=":", linewidth=1)
+    acc.set(xlabel="cumulative optimizer steps (dotted: the 1x budget)", ylabel="accuracy", title=f"{label}: mean and 95% band over seeds")
     rank.set(xlabel="rounds", ylabel="rank of the cumulative update", title="rank growth (mean over seeds)")
     acc.legend(fontsize=7)
     rank.legend(fontsize=7)

@@ -96,6 +96,8 @@ def test_rotate_is_compared_with_every_method_at_equal_steps_paired_by_seed(suit
         assert f"| boost-rotate vs {other} |" in table
     assert "| boost-rotate 2x vs tinylora 2x |" in table and "| boost-rotate 2x vs boost-top 2x |" in table
     assert "| boost-rotate vs tinylora 2x |" not in table  # never across step budgets
+    # the toy's 8x16 output layer holds 4 rotate rounds at r=2: rotate 2x stops there and says it took fewer steps
+    assert "| boost-rotate 2x vs tinylora 2x | 80 / 80 |" in table and "| boost-rotate vs tinylora | 40 / 40 |" in table
 
 
 def test_each_method_gets_its_own_settings_and_command_line_overrides_win(toy_plugin, tmp_path):
