@@ -37,7 +37,12 @@ class Interval:
 
 
 def t_quantile(level: float, dof: int) -> float:
-    from scipy.stats import t
+    try:
+        from scipy.stats import t
+    except ImportError as exc:
+        from .errors import ConfigError
+
+        raise ConfigError("the benchmark's intervals need SciPy: pip install 'boostlora[bench]'") from exc
 
     return float(t.ppf(0.5 + level / 2, dof))
 
