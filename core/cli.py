@@ -191,7 +191,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `bench --seeds 0 1 2 KEY=VALUE` would hand KEY=VALUE to --seeds: take settings out wherever they stand
+    command = next((a for a in argv if not a.startswith("-")), None)
+    moved = [a for a in argv if command == "bench" and "=" in a and not a.startswith("-")]
+    args, extra = parser.parse_known_args([a for a in argv if a not in moved])
+    extra = [*moved, *extra]
     # KEY=VALUE overrides may come after options (`run --out DIR max_rounds=8`); anything else is a typo.
     unknown = [item for item in extra if args.command not in ("run", "bench") or item.startswith("-") or "=" not in item]
     if unknown:

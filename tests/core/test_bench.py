@@ -157,3 +157,12 @@ def test_dry_run_resolves_every_setting_and_trains_nothing(toy_plugin, tmp_path)
     assert not (tmp_path / "dry").exists()
     with pytest.raises(ConfigError, match="unknown suite"):
         run_suite("gpu", tmp_path, dry_run=True)
+
+
+def test_bench_settings_may_follow_the_seeds_on_the_command_line(toy_plugin, capsys):
+    from boostlora.cli import main
+
+    assert main(["bench", "--suite", "cpu", "--plugins", "toy", "--seeds", "0", "1", "max_rounds=2",
+                 "objective_options.lr=0.3", "--dry-run"]) == 0
+    resolved = json.loads(capsys.readouterr().out)["toy/toy"]
+    assert resolved["boost-rotate"]["max_rounds"] == 2 and resolved["full-ft"]["objective_options"]["lr"] == 0.3
