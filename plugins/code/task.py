@@ -24,6 +24,7 @@ from .data import Problem
 from .generated import GENERATED, generate_problems
 from .limits import ALL_LIMITS, Limits
 from .metrics import mean_pass_at_k, pass_at_1_greedy
+from .options import CodeOptions
 
 log = logging.getLogger("boostlora_plugins.code")
 
@@ -46,29 +47,7 @@ class CodeTask(Task):
     default_model = OFFLINE_DEFAULT
     default_targets = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     default_objective = "grpo"
-    default_options: ClassVar[Mapping[str, Any]] = {
-        OPTION: False,  # plus BOOSTLORA_ALLOW_CODE_EXEC=1 in the environment: executing model code is opt-in
-        "dataset": GENERATED,  # generated (offline, seeded), humaneval (offline), openai/openai_humaneval, google-research-datasets/mbpp, or a .jsonl
-        "generated_count": 400,  # dataset=generated: how many problems, and the seed they are drawn from
-        "generated_seed": 0,
-        "subset": "full",  # MBPP only: full or sanitized
-        "eval_dataset": None,  # held-out problems from another source (e.g. train on MBPP, evaluate on humaneval)
-        "train_split": "train",  # hub datasets with their own splits (MBPP)
-        "eval_split": "test",
-        "eval_fraction": 0.25,  # single-split sources (HumanEval, JSONL): share held out, by a hash of the task id
-        "max_train": None,  # keep only the first N problems of each side (small offline runs)
-        "max_eval": None,
-        "chat": True,  # instruction prompt + fenced answer; False: raw HumanEval prompt continued by a base model
-        "max_new_tokens": 384,
-        "batch_size": 16,
-        "graded_reward": False,  # reward = fraction of tests passed instead of all-or-nothing
-        "sandbox_isolation": "auto",  # auto, bwrap, unshare, or rlimits (weak; must be asked for by name)
-        "sandbox_workers": None,  # parallel programs; default and maximum: the CPU cores available
-        "sandbox_limits": {},  # overrides of Limits: wall_seconds, cpu_seconds, memory_bytes, ...
-        "pass_k": [],  # e.g. [1, 5]: also estimate unbiased pass@k on the held-out split from sampled answers
-        "pass_k_samples": 10,  # samples per problem for pass@k (n >= max k)
-        "pass_k_temperature": 0.8,
-    }
+    Options = CodeOptions
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         # Offline on 2 idle CPU cores in about a quarter of an hour: SmolLM2-135M-Instruct on the generated
         # function-writing problems (generated.py), where it starts at a held-out greedy pass@1 of 0.45 (29/64,

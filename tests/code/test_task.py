@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from boostlora import ConfigError, GenerativeTask, ReferenceTask
+from boostlora import ConfigError, GenerativeTask, Options, ReferenceTask
+from boostlora.cli import main
 from boostlora.plugins import find_task
-from boostlora_plugins.code.consent import ENV_VAR
+from boostlora_plugins.code.consent import ENV_VAR, OPTION
+from boostlora_plugins.code.options import CodeOptions
 from boostlora_plugins.code.task import CodeTask
 
 
@@ -40,6 +44,31 @@ def test_options_are_checked(allowed):
         CodeTask({"allow_code_execution": True, "pass_k": [20], "pass_k_samples": 10})
     with pytest.raises(ConfigError, match="unknown sandbox isolation"):
         CodeTask({"allow_code_execution": True, "sandbox_isolation": "docker"})
+
+
+def test_options_are_typed_and_listed_with_help(capsys):
+    assert CodeTask.Options is CodeOptions and issubclass(CodeOptions, Options)
+    fields = dataclasses.fields(CodeOptions)
+    assert OPTION in {f.name for f in fields}  # the consent check reads the option by this name
+    assert all(f.metadata.get("help") for f in fields), [f.name for f in fields if not f.metadata.get("help")]
+    assert main(["plugins", "--verbose"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  task code "))
+    section = [line.strip() for line in lines[start + 1:] if line.startswith("    task_options.")][: len(fields)]
+    for (name, default, help_text), line in zip(CodeOptions.describe(), section):
+        assert line.startswith(f"task_options.{name} ") and repr(default) in line and line.endswith(help_text), line
+    assert len(section) == len(fields)
+
+
+def test_option_types_are_checked_by_name(allowed):
+    with pytest.raises(ConfigError, match="task_options.max_train must be an integer, got '5'"):
+        CodeTask({OPTION: True, "max_train": "5"})
+    with pytest.raises(ConfigError, match="task_options.graded_reward must be true or false"):
+        CodeTask({OPTION: True, "graded_reward": "yes"})
+    for truthy in ("true", 1):  # only a real true gives consent, typed or not
+        with pytest.raises(ConfigError, match=OPTION):
+            CodeTask({OPTION: truthy})
+    assert CodeTask({OPTION: True, "pass_k": None}).options["pass_k"] is None  # null still means no pass@k
 
 
 def test_capabilities_prompts_and_references(allowed):
