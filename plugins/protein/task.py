@@ -3,7 +3,7 @@
 The paper's cross-architecture case: an encoder rather than a decoder, a supervised loss rather than RL.
 The task owns the model (ESM2 + mean-pool + linear head, ``model.py``), the data (``sources.py``,
 ``data.py``, ``synthetic.py``), batching (``encoding.py``), the head's one-time fit (``head.py``) and the
-oracle and metrics (``metrics.py``). Options are listed in ``default_options`` and in the plugin README.
+oracle and metrics (``metrics.py``). Options are typed in ``Options`` (``boostlora plugins --verbose`` lists them) and described in the plugin README.
 """
 
 from __future__ import annotations

@@ -72,5 +72,7 @@ def test_the_candidate_never_receives_the_tests(isolation):
     spy = ("import gc, sys\nseen = repr(gc.get_objects()) + repr(sys.modules['__main__'].__dict__)\n"
            "def probe(x):\n    now = repr(gc.get_objects())\n    marker = str(int('8472') * 10 + 1)\n    print(marker in seen, marker in now)\n"
            "    return x\n")
-    result = run_job(Job(spy, ("assert probe(3) == 84721",)), TIGHT, isolation)
+    # repr of every live object is heavy: a budget that a loaded machine cannot turn into a timeout verdict
+    roomy = dataclasses.replace(TIGHT, wall_seconds=60, cpu_seconds=10)
+    result = run_job(Job(spy, ("assert probe(3) == 84721",)), roomy, isolation)
     assert result.status == "failed" and result.stdout.split() == ["False", "False"]
