@@ -575,7 +575,7 @@ def entry_markdown(label: str, info: dict[str, Any], summary: dict[str, Any], co
         f"## {label}",
         "",
         f"Preset `{info['preset']}`: {info['max_rounds']} rounds x {info['steps_per_round']} optimizer steps at 1x; "
-        f"seeds {', '.join(map(str, info['seeds']))}; accuracy on the {split} ({n_eval} items).",
+        f"seeds {', '.join(map(str, sorted(units)))} with results; accuracy on the {split} ({n_eval} items).",
         "",
         "| method | accuracy (mean) | 95% CI over seeds | seeds | one-seed SE | params / round | params total "
         "| rounds (merged) | rank (min-max) | optimizer steps | lr | s / seed |",
