@@ -137,7 +137,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
-    from .report import format_table, plot_report, read_report
+    from .report import format_table, format_time_table, plot_report, read_report
 
     report = read_report(args.run_dir)
     if args.json:
@@ -145,6 +145,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     print(f"{report['plugin']}/{report['task']} on {report['model']}: strategy={report['strategy']} r={report['r']} u={report['u']}")
     print(format_table(report))
+    times = format_time_table(report)
+    if times:
+        print()
+        print(times)
     plot = plot_report(report, args.run_dir / "rounds.png")
     if plot:
         print(f"plot: {plot}")

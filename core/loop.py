@@ -321,23 +321,26 @@ def boosting_round(run: Run) -> RoundResult | None:
         examples = [run.splits.train[i] for i in failures + replay_sample(train_eval, config.replay_fraction, seed)]
 
     # A fresh adapter on this round's block of singular directions, trained on F_k (plus any replay).
-    adapter = attach_round_adapter(
-        run.model, run.targets, run.allocator,
-        round_index=k, r=config.r, u=config.u, weight_tying=config.weight_tying, seed=config.seed,
-    )
+    with phases("attach"):
+        adapter = attach_round_adapter(
+            run.model, run.targets, run.allocator,
+            round_index=k, r=config.r, u=config.u, weight_tying=config.weight_tying, seed=config.seed,
+        )
     torch.manual_seed(seed)
     with phases("train"):
         trained = run.objective.train(
             RoundContext(adapter.model, task, examples, adapter.trainable, k, seed, run.device, config.show_progress)
         )
-    step = choose_step_size(run, adapter, seed) if config.step_sizes else 1.0
+    with phases("line_search"):
+        step = choose_step_size(run, adapter, seed) if config.step_sizes else 1.0
 
     # Merge in fp32, check it, and drop the adapter: the model is a plain model again.
     with phases("merge"):
         merged = merge_round(adapter, run.allocator, config.merge_tolerance, seed)
     run.model = merged.model
 
-    held_out = evaluate(task, run.model, run.splits.eval)
+    with phases("eval_heldout"):
+        held_out = evaluate(task, run.model, run.splits.eval)
     return RoundResult(
         round=k, train_eval=train_eval, held_out=held_out, n_trained_on=len(examples),
         trainable_params=adapter.trainable_count, trained=trained, step_size=step, cores=merged.cores,

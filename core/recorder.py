@@ -30,7 +30,11 @@ if TYPE_CHECKING:
 
 
 class Phases:
-    """Wall time of a round's phases: ``with phases("train"): ...``; the record reads the laps."""
+    """Wall time of a round's phases: ``with phases("train"): ...``; the record reads the laps.
+
+    Every step of a round that takes measurable time runs inside a phase, so the laps add up to the round's
+    ``seconds`` (what is left is Python between phases) and ``report.json`` says where a round's time went.
+    """
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
@@ -104,9 +108,12 @@ def item_verdicts(evaluation: Evaluation) -> list[int]:
 
 def build_record(run: Run, result: RoundResult) -> RoundRecord:
     """The round's ``RoundRecord``; also the ledger of merged cores it measures ranks from, and the lockstep check."""
-    digest = distributed.check_lockstep(run.model, run.targets, result.round)
-    run.round_cores.append(result.cores)
-    run.ledger.add(result.round, result.cores)
+    with result.phases("record"):  # the cross-rank digest and the ranks of the cumulative update
+        digest = distributed.check_lockstep(run.model, run.targets, result.round)
+        run.round_cores.append(result.cores)
+        run.ledger.add(result.round, result.cores)
+        effective_rank = {name: run.ledger.numerical_rank(name) for name in run.targets}
+        entropy_rank = {name: round(run.ledger.entropy_rank(name), 4) for name in run.targets}
     previous = run.report["rounds"][-1]["cumulative_params"] if run.report["rounds"] else 0
     laps = result.phases.laps
     return RoundRecord(
@@ -117,8 +124,8 @@ def build_record(run: Run, result: RoundResult) -> RoundRecord:
         eval_accuracy=result.held_out.accuracy,
         trainable_params=result.trainable_params,
         cumulative_params=previous + (result.trainable_params if result.step_size != 0 else 0),
-        effective_rank={name: run.ledger.numerical_rank(name) for name in run.targets},
-        entropy_rank={name: round(run.ledger.entropy_rank(name), 4) for name in run.targets},
+        effective_rank=effective_rank,
+        entropy_rank=entropy_rank,
         seconds=round(result.phases.elapsed(), 3),
         n_trained_on=result.n_trained_on,
         step_size=result.step_size,
@@ -128,6 +135,8 @@ def build_record(run: Run, result: RoundResult) -> RoundRecord:
         seconds_train=round(laps.get("train", 0.0), 3),
         seconds_eval_train=round(laps.get("eval_train", 0.0), 3),
         seconds_merge=round(laps.get("merge", 0.0), 3),
+        seconds_by_phase={name: round(seconds, 4) for name, seconds in laps.items()},
+        seconds_train_by_phase={name: round(seconds, 4) for name, seconds in result.trained.seconds_by_phase.items()},
         eval_verdicts=item_verdicts(result.held_out),
         weights_sha256=digest,
     )

@@ -33,6 +33,12 @@ class RoundRecord:
     seconds_train: float = 0.0  # the objective alone
     seconds_eval_train: float = 0.0  # judging the whole train split (the failure set)
     seconds_merge: float = 0.0
+    # where the round's seconds went, phase by phase, in the order they ran: eval_train, attach, train,
+    # line_search, merge, eval_heldout, record (cross-rank check and ranks); the parts sum to ``seconds``
+    seconds_by_phase: dict[str, float] = field(default_factory=dict)
+    # the objective's own split of ``seconds_train`` (grpo: setup, generation, reward, scoring_logprobs,
+    # loss_backward, optimizer, other); empty for objectives that do not split their time
+    seconds_train_by_phase: dict[str, float] = field(default_factory=dict)
     # item-level verdicts on the evaluation split (1 correct, 0 not, in the split's order): paired comparisons
     # between methods (same seed, same items) are recomputed from these without rerunning anything
     eval_verdicts: list[int] = field(default_factory=list)
@@ -72,6 +78,37 @@ def format_table(report: dict[str, Any]) -> str:
     if report.get("stop_reason"):
         lines.append(f"stopped: {report['stop_reason']}")
     return "\n".join(lines)
+
+
+def format_time_table(report: dict[str, Any]) -> str:
+    """Where the rounds' time went: each phase's seconds over all rounds, its share and its mean per round.
+
+    The objective's own split of training (``seconds_train_by_phase``) is indented under ``train``; ``unmeasured``
+    is the rounds' wall time no phase covers. Empty for a report without rounds or without ``seconds_by_phase``
+    (written before it existed).
+    """
+    rounds = [rec for rec in report.get("rounds", []) if rec.get("seconds_by_phase")]
+    if not rounds:
+        return ""
+    total = sum(rec["seconds"] for rec in rounds)
+    rows: list[tuple[str, float]] = []
+    for name in _ordered_keys(rec["seconds_by_phase"] for rec in rounds):
+        rows.append((name, sum(rec["seconds_by_phase"].get(name, 0.0) for rec in rounds)))
+        if name == "train":
+            for part in _ordered_keys(rec.get("seconds_train_by_phase", {}) for rec in rounds):
+                rows.append(("  " + part, sum(rec.get("seconds_train_by_phase", {}).get(part, 0.0) for rec in rounds)))
+    measured = sum(seconds for name, seconds in rows if not name.startswith(" "))
+    rows.append(("unmeasured", total - measured))
+    share = (lambda x: 100 * x / total) if total > 0 else (lambda x: 0.0)
+    lines = [f"time by phase over {len(rounds)} round(s), {total:.1f} s in all",
+             f"{'phase':<20} {'seconds':>9} {'share':>6} {'per round':>9}"]
+    lines += [f"{name:<20} {seconds:>9.2f} {share(seconds):>5.1f}% {seconds / len(rounds):>9.2f}" for name, seconds in rows]
+    return "\n".join(lines)
+
+
+def _ordered_keys(dicts: Any) -> list[str]:
+    """The keys of several dicts, each once, in first-seen order."""
+    return list(dict.fromkeys(key for d in dicts for key in d))
 
 
 #: Fields ``boostlora report`` reads, and the JSON types they must have.
@@ -119,6 +156,10 @@ def _report_problem(report: Any) -> str | None:
             return f"'rounds[{i}].step_size' is {step!r}, not a number"
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in record["effective_rank"].values()):
             return f"'rounds[{i}].effective_rank' holds a value that is not an integer"
+        for key in ("seconds_by_phase", "seconds_train_by_phase"):
+            parts = record.get(key, {})
+            if not isinstance(parts, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in parts.values()):
+                return f"'rounds[{i}].{key}' is not an object of seconds"
     return None
 
 

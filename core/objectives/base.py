@@ -37,11 +37,17 @@ class RoundContext:
 
 @dataclass
 class TrainResult:
-    """What a round of training reports: optimizer steps taken, the loss curve and objective-specific numbers."""
+    """What a round of training reports: optimizer steps taken, the loss curve and objective-specific numbers.
+
+    ``seconds_by_phase`` is the objective's own split of its wall time (e.g. grpo: generation, reward, backward,
+    optimizer), so a report can say where a round's training time went; empty when an objective does not split it.
+    Its parts should sum to the time ``train`` took: an objective that splits its time names the rest ``other``.
+    """
 
     steps: int
     losses: list[float] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    seconds_by_phase: dict[str, float] = field(default_factory=dict)
 
 
 class Objective(ABC):

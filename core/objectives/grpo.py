@@ -34,6 +34,7 @@ from ..generation import render_prompt
 from ..options import Options, option
 from ..task import GenerativeTask, Task
 from .base import Objective, RoundContext, TrainResult, require_capability, warmup_schedule
+from .grpo_timing import RoundClock, step_callback, timed_trainer
 
 
 def completion_text(completion: Any) -> str:
@@ -189,6 +190,8 @@ class GRPO(Objective):
             check_prompt(f"task '{task.name}'", task.prompt(example))  # type: ignore[attr-defined]
 
     def train(self, ctx: RoundContext) -> TrainResult:
+        clock = RoundClock()  # where the round's time goes (grpo_timing); setup runs until trainer.train()
+        clock.start("setup")
         from datasets import Dataset, concatenate_datasets
         from transformers import TrainerCallback
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
@@ -212,7 +215,8 @@ class GRPO(Objective):
         )
 
         def reward(prompts: list[Any], completions: list[Any], example_index: list[int], **_: Any) -> list[float]:
-            return [float(task.reward(examples[i], completion_text(c))) for i, c in zip(example_index, completions)]  # type: ignore[attr-defined]
+            with clock("reward"):
+                return [float(task.reward(examples[i], completion_text(c))) for i, c in zip(example_index, completions)]  # type: ignore[attr-defined]
 
         reward.__name__ = f"{task.name}_reward"
         processes = distributed.world_size()
@@ -223,7 +227,7 @@ class GRPO(Objective):
         lr = o["lr"] * o["lr_decay"] ** ctx.round
         optimizer = torch.optim.AdamW(ctx.trainable, lr=lr, weight_decay=0.0)
         scheduler = warmup_schedule(optimizer, o["warmup_steps"], o["steps"], o["schedule"])
-        trainer_cls = _dynamic_sampling_trainer(GRPOTrainer) if o["drop_zero_variance"] else GRPOTrainer
+        trainer_cls = timed_trainer(_dynamic_sampling_trainer(GRPOTrainer) if o["drop_zero_variance"] else GRPOTrainer, clock)
 
         with tempfile.TemporaryDirectory(prefix="boostlora-grpo-") as tmp, warnings.catch_warnings():
             # TRL's config still spells transformers' activation_checkpointing the deprecated way; not ours to fix
@@ -266,15 +270,18 @@ class GRPO(Objective):
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
             trainer.add_callback(_progress_callback(TrainerCallback, f"round {ctx.round} grpo", o["steps"], ctx.show_progress))
+            trainer.add_callback(step_callback(TrainerCallback, clock))
             if o["drop_zero_variance"]:
                 trainer.kept_fractions = []
+            clock.stop("setup")
             trainer.train()
             history = [row for row in trainer.state.log_history if "reward" in row]
             steps = trainer.state.global_step
             kept = getattr(trainer, "kept_fractions", None)
         _drop_reference_adapter(ctx.model, round_adapter)
         ctx.model.eval()
-        return TrainResult(steps=steps, losses=[float(r.get("loss", 0.0)) for r in history], metrics=_summary(history, kept, lr))
+        return TrainResult(steps=steps, losses=[float(r.get("loss", 0.0)) for r in history], metrics=_summary(history, kept, lr),
+                           seconds_by_phase=clock.split())
 
 
 def require_vllm(setting: str) -> None:

@@ -48,6 +48,11 @@ def test_report_prints_the_table_and_plots(good_run, capsys):
     assert code == 0
     assert "eval acc" in out and "stopped: max_rounds=2 reached" in out
     assert (good_run / "rounds.png").stat().st_size > 1000
+    # where the time went: one line per phase, training's seconds summed over the rounds
+    rounds = json.loads((good_run / "report.json").read_text())["rounds"]
+    train_line = next(line for line in out.splitlines() if line.startswith("train "))
+    assert float(train_line.split()[1]) == pytest.approx(sum(r["seconds_by_phase"]["train"] for r in rounds), abs=0.01)
+    assert "time by phase over 2 round(s)" in out and "eval_heldout" in out
 
 
 def test_preset_and_config_file_layer_under_overrides(toy_plugin, tmp_path, capsys):

@@ -130,7 +130,7 @@ def test_round_0_is_the_same_whatever_max_rounds_is(toy_plugin, tmp_path):
     from boostlora.svd_cache import read
 
     reports = {n: boost(settings(targets=["hidden"], max_rounds=n), tmp_path / str(n)) for n in (2, 8)}
-    timing = {"seconds", "seconds_train", "seconds_eval_train", "seconds_merge"}
+    timing = {"seconds", "seconds_train", "seconds_eval_train", "seconds_merge", "seconds_by_phase", "seconds_train_by_phase"}
     first = [{k: v for k, v in reports[n]["rounds"][0].items() if k not in timing} for n in (2, 8)]
     assert first[0] == first[1]
     short, long = (read(tmp_path / str(n) / "svd.safetensors")[0]["hidden"] for n in (2, 8))
@@ -155,3 +155,15 @@ def test_single_shot_baseline_trains_on_the_whole_split(toy_plugin):
     report = boost(settings(train_on="all", max_rounds=1, strategy="top"))
     record = report["rounds"][0]
     assert record["n_trained_on"] == record["n_train"] == 512 > record["n_failures"]
+
+
+def test_round_phases_sum_to_the_round_wall_time(toy_plugin, tmp_path):
+    """report.json says where each round's time went: every phase, none negative, adding up to ``seconds``."""
+    report = boost(settings(max_rounds=2, step_sizes=[0.0, 0.5, 1.0]), tmp_path / "run")
+    for record in report["rounds"]:
+        phases = record["seconds_by_phase"]
+        assert list(phases) == ["eval_train", "attach", "train", "line_search", "merge", "eval_heldout", "record"]
+        assert all(seconds >= 0 for seconds in phases.values())
+        assert sum(phases.values()) == pytest.approx(record["seconds"], rel=0.05, abs=2e-3)
+        assert phases["train"] == pytest.approx(record["seconds_train"], abs=1e-3)
+        assert record["seconds_train_by_phase"] == {}  # cross_entropy does not split its training time

@@ -59,3 +59,13 @@ def test_trl_generate_and_score_completions_is_the_method_we_extend():
     loss = inspect.getsource(GRPOTrainer._compute_loss)
     for key in ("advantages", "completion_mask", "num_items_in_batch"):
         assert f'inputs["{key}"]' in loss, f"TRL's GRPOTrainer._compute_loss no longer reads inputs['{key}']"
+
+
+def test_trl_methods_the_grpo_round_clock_times_exist():
+    """core/objectives/grpo_timing.py times these GRPOTrainer methods; a rename would silently time nothing."""
+    from trl import GRPOTrainer
+
+    for name in ("training_step", "_generate_and_score_completions", "_get_per_token_logps_and_entropies", "_calculate_rewards"):
+        assert callable(getattr(GRPOTrainer, name, None)), f"TRL removed GRPOTrainer.{name} (core/objectives/grpo_timing.py)"
+    # generation and scoring run inside training_step (via _prepare_inputs), which the split relies on
+    assert "_generate_and_score_completions" in inspect.getsource(GRPOTrainer._prepare_inputs)

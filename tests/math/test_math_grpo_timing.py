@@ -1,0 +1,95 @@
+"""Where a GRPO round's time goes: report.json's phases sum to the round's wall time, on a tiny Llama."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from boostlora import Splits, Task, Verdict, hookimpl
+from boostlora.config import build_config
+from boostlora.generation import generate
+from boostlora.loop import boost
+from boostlora.objectives.grpo_timing import PARTS
+from boostlora.plugins import register_plugin, unregister_plugin
+
+from math_helpers import make_model, make_tokenizer
+
+pytest.importorskip("trl")
+
+PROMPTS = ["what is the answer ?", "1 + 2 =", "b c d", "what is 3 + 1 ?", "a b", "c d ?"]
+
+
+class CountA(Task):
+    """Reward: the share of the completion's words that are 'a'."""
+
+    name = "count_a_timed"
+    default_targets = ("q_proj", "v_proj")
+    default_objective = "grpo"
+    tokenizer = None
+
+    def load_model(self, model, device):
+        self.tokenizer = make_tokenizer()
+        return make_model(len(self.tokenizer), seed=0, init_range=0.3).to(device)
+
+    def load_splits(self, seed):
+        return Splits(train=list(PROMPTS), eval=list(PROMPTS[:4]))
+
+    def predict(self, model, examples):
+        return generate(model, self.tokenizer, list(examples), max_new_tokens=4, batch_size=8, show_progress=False)
+
+    def oracle(self, example, prediction) -> Verdict:
+        words = prediction.split()
+        return Verdict(bool(words) and all(w == "a" for w in words), score=sum(w == "a" for w in words) / max(len(words), 1))
+
+    def prompt(self, example):
+        return example
+
+    def reward(self, example, completion):
+        return self.oracle(example, completion).reward
+
+
+@hookimpl
+def boostlora_register_tasks(register) -> None:
+    register(CountA)
+
+
+@pytest.fixture
+def plugin():
+    register_plugin(sys.modules[__name__], name="count_a_timed_plugin")
+    yield
+    unregister_plugin("count_a_timed_plugin")
+
+
+def test_grpo_round_time_splits_into_parts_that_sum_to_the_round(plugin, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = build_config({
+        "plugin": "count_a_timed_plugin", "task": "count_a_timed", "model": "tiny", "r": 2, "u": 4, "weight_tying": 0.0,
+        "max_rounds": 1, "show_progress": False, "step_sizes": [0.0, 1.0], "line_search_size": 4,
+        "objective_options": {"lr": 0.1, "steps": 2, "prompts_per_step": 2, "num_generations": 2,
+                              "max_completion_length": 4, "warmup_steps": 0, "beta": 0.05},
+    })
+    record = boost(config, tmp_path / "run")["rounds"][0]
+    phases, train_parts = record["seconds_by_phase"], record["seconds_train_by_phase"]
+    assert list(phases) == ["eval_train", "attach", "train", "line_search", "merge", "eval_heldout", "record"]
+    assert list(train_parts) == list(PARTS)
+    assert all(v >= 0 for v in [*phases.values(), *train_parts.values()])
+    assert sum(phases.values()) == pytest.approx(record["seconds"], rel=0.05)
+    assert sum(train_parts.values()) == pytest.approx(phases["train"], rel=0.05)
+    # every part of a step ran and was timed: sampling, the reward, the KL reference's pass (beta > 0), backward
+    for part in ("setup", "generation", "reward", "scoring_logprobs", "loss_backward", "optimizer"):
+        assert train_parts[part] > 0, part
+    assert phases["line_search"] > 0 and phases["eval_heldout"] > 0
+
+
+def test_without_a_kl_reference_no_scoring_pass_is_timed(plugin, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = build_config({
+        "plugin": "count_a_timed_plugin", "task": "count_a_timed", "model": "tiny", "r": 2, "u": 4, "weight_tying": 0.0,
+        "max_rounds": 1, "show_progress": False,
+        "objective_options": {"lr": 0.1, "steps": 1, "prompts_per_step": 2, "num_generations": 2,
+                              "max_completion_length": 4, "warmup_steps": 0, "beta": 0.0},
+    })
+    record = boost(config)["rounds"][0]
+    assert record["seconds_train_by_phase"]["scoring_logprobs"] == 0.0  # TRL skips the reference when beta is 0
+    assert record["seconds_by_phase"]["line_search"] < 0.01  # no step_sizes: no line search
