@@ -36,7 +36,7 @@ class RoundRecord:
     # where the round's seconds went, phase by phase, in the order they ran: eval_train, attach, train,
     # line_search, merge, eval_heldout, record (cross-rank check and ranks); the parts sum to ``seconds``
     seconds_by_phase: dict[str, float] = field(default_factory=dict)
-    # the objective's own split of ``seconds_train`` (grpo: setup, generation, reward, scoring_logprobs,
+    # the objective's own split of ``seconds_train`` (grpo: setup, trainer_start, generation, reward, scoring_logprobs,
     # loss_backward, optimizer, other); empty for objectives that do not split their time
     seconds_train_by_phase: dict[str, float] = field(default_factory=dict)
     # item-level verdicts on the evaluation split (1 correct, 0 not, in the split's order): paired comparisons

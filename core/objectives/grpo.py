@@ -274,6 +274,7 @@ class GRPO(Objective):
             if o["drop_zero_variance"]:
                 trainer.kept_fractions = []
             clock.stop("setup")
+            clock.start("trainer_start")
             trainer.train()
             history = [row for row in trainer.state.log_history if "reward" in row]
             steps = trainer.state.global_step

@@ -77,7 +77,7 @@ def test_grpo_round_time_splits_into_parts_that_sum_to_the_round(plugin, tmp_pat
     assert sum(phases.values()) == pytest.approx(record["seconds"], rel=0.05)
     assert sum(train_parts.values()) == pytest.approx(phases["train"], rel=0.05)
     # every part of a step ran and was timed: sampling, the reward, the KL reference's pass (beta > 0), backward
-    for part in ("setup", "generation", "reward", "scoring_logprobs", "loss_backward", "optimizer"):
+    for part in ("setup", "trainer_start", "generation", "reward", "scoring_logprobs", "loss_backward", "optimizer"):
         assert train_parts[part] > 0, part
     assert phases["line_search"] > 0 and phases["eval_heldout"] > 0
 
