@@ -67,10 +67,26 @@ def _sandbox_rows(n: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _grpo_overhead_rows(n: dict[str, Any]) -> list[Row]:
+    a, b, cfg = n["bare_trl"], n["boostlora"], n["config"]
+    shape = f"{cfg['steps']} steps x {cfg['prompts']} prompts x {cfg['generations']} samples x {cfg['completion']} tokens"
+    parts = b["parts"]
+    loop = sum(seconds for name, seconds in parts.items() if name != "setup")
+    split = ", ".join(f"{name} {100 * seconds / loop:.0f}%" for name, seconds in parts.items() if name != "setup" and seconds / loop >= 0.005)
+    return [
+        (f"GRPO round, {shape}: boostlora grpo vs bare TRL + peft, per step",
+         f"{b['per_step_s']:.2f} s vs {a['per_step_s']:.2f} s", f"{n['per_step_ratio']:.3f}x ({100 * (n['per_step_ratio'] - 1):+.1f}%)"),
+        ("GRPO round setup (adapter injection + trainer): boostlora vs bare TRL + peft",
+         f"{b['setup_s']:.2f} s vs {a['setup_s']:.2f} s", f"{b['setup_s'] / a['setup_s']:.2f}x"),
+        ("where a boostlora GRPO round's training loop goes", split, ""),
+    ]
+
+
 MEASUREMENTS = (
     Measurement("speed_core.py", ("--rounds", "8", "--steps", "3", "--repeats", "5", "--threads", "1"), _core_rows),
     Measurement("math_eval_throughput.py", ("--n", "32"), _eval_rows),
     Measurement("code_sandbox.py", ("--repeat", "1"), _sandbox_rows),
+    Measurement("grpo_overhead.py", ("--steps", "3", "--repeats", "3", "--prompts", "4", "--generations", "4"), _grpo_overhead_rows),
 )
 
 

@@ -24,6 +24,11 @@ NUMBERS = {
     "code_sandbox.py": {"programs": 164, "overhead_s_per_program": {"bare_subprocess": 0.015, "bwrap": 0.030},
                         "single_process_s_per_program": {"bwrap": 0.025},
                         "throughput_programs_per_s": {"bwrap_workers_1": 33.3, "bwrap_workers_2": 55.8}},
+    "grpo_overhead.py": {"config": {"steps": 3, "prompts": 4, "generations": 4, "completion": 12},
+                         "bare_trl": {"per_step_s": 10.0, "setup_s": 30.0},
+                         "boostlora": {"per_step_s": 10.3, "setup_s": 1.5,
+                                       "parts": {"setup": 1.0, "generation": 18.0, "reward": 0.001, "loss_backward": 12.0}},
+                         "per_step_ratio": 1.03},
 }
 ENV = {"command": "boostlora bench --suite speed", "date": "today", "machine": "test", "versions": {"torch": "x"}}
 
@@ -44,7 +49,9 @@ def test_numbers_become_ratios():
     assert "| 7.5x faster |" in table and "32/32 identical" in table
     assert "| 30.0 ms vs 15.0 ms per program | +15.0 ms |" in table and "55.8 programs/s" in table
     assert "judge + candidate processes vs the single-process runner | 30.0 ms vs 25.0 ms per program | +5.0 ms |" in table
-    assert table.count("`benchmarks/") == 5 + 1 + 2 + 2  # one row per number, each naming its script
+    assert "| 10.30 s vs 10.00 s | 1.030x (+3.0%) |" in table and "| 1.50 s vs 30.00 s | 0.05x |" in table
+    assert "generation 60%, loss_backward 40% |" in table  # parts under half a percent are left out
+    assert table.count("`benchmarks/") == 5 + 1 + 2 + 2 + 3  # one row per number, each naming its script
 
 
 def test_a_failing_script_is_named(tmp_path, monkeypatch):
