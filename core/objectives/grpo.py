@@ -14,6 +14,9 @@ Three things differ from a stock TRL run, each because of how boosting uses it:
   ``drop_zero_variance`` such groups are removed from the batch before the loss, so every step's gradient
   comes from prompts with some signal; ``num_generations`` (more samples per failure) raises how many there are.
 
+The trainer is also wrapped for timing only (``grpo_timing``): the round's ``TrainResult.seconds_by_phase`` says how
+much of it went to rollouts, the reward, the loss and backward, and the optimizer.
+
 TRL writes nothing into the working directory: its output directory is a temporary one, reporting is off and
 no checkpoint is saved.
 """

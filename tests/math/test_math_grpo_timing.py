@@ -92,4 +92,4 @@ def test_without_a_kl_reference_no_scoring_pass_is_timed(plugin, tmp_path, monke
     })
     record = boost(config)["rounds"][0]
     assert record["seconds_train_by_phase"]["scoring_logprobs"] == 0.0  # TRL skips the reference when beta is 0
-    assert record["seconds_by_phase"]["line_search"] < 0.01  # no step_sizes: no line search
+    assert record["seconds_by_phase"]["line_search"] < 0.05  # no step_sizes: no line search
