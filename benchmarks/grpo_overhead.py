@@ -175,7 +175,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Per-step ratio of each repeat's back-to-back pair: " + ", ".join(f"{r:.3f}" for r in results["paired_per_step_ratios"]) + ".",
         "",
-        f"(a) TRL's own step_time (generation, reward, forward, backward): {a['trl_step_time_s']:.2f} s per step. "
+        f"TRL's own step_time (generation, reward, forward, backward; no optimizer): (a) {a['trl_step_time_s']:.2f} s per step, "
+        f"(b) {b['trl_step_time_s']:.2f} s (generation + reward + scoring_logprobs + loss_backward). "
         f"(b) also needs the one-time SVD of the run: {b['svd_s']:.2f} s, paid once per run, not per round.",
         "",
         "| (b) part of the round | seconds | per step |",
@@ -228,6 +229,7 @@ def main() -> None:
     a = {key: median_of(runs["bare_trl"], key) for key in ("setup_s", "loop_s", "per_step_s", "trl_step_time_s")}
     b = {key: median_of(runs["boostlora"], key) for key in ("svd_s", "attach_s", "setup_s", "loop_s", "per_step_s")}
     b["parts"] = {name: statistics.median(run["parts"][name] for run in runs["boostlora"]) for name in runs["boostlora"][0]["parts"]}
+    b["trl_step_time_s"] = sum(b["parts"][k] for k in ("generation", "reward", "scoring_logprobs", "loss_backward")) / args.steps
     results = {
         "config": {"model": args.model, "steps": args.steps, "prompts": args.prompts, "generations": args.generations,
                    "completion": args.completion, "u": args.u, "repeats": args.repeats, "threads": torch.get_num_threads(),
