@@ -38,7 +38,16 @@ from boostlora_plugins.code.isolation import sandbox_python, select
 from boostlora_plugins.code.limits import Limits
 from boostlora_plugins.code.sandbox import _claimed_uid
 
-SINGLE_PROCESS_RUNNER = (Path(__file__).parent / "single_process_runner.py").read_text()
+def single_process_runner() -> str:
+    """The earlier runner's source: the candidate harness's shared helpers, then the runner's own ``main``."""
+    from boostlora_plugins.code import callee
+
+    helpers = Path(callee.__file__).read_text()
+    helpers = helpers[: helpers.index("\ndef _send(")]
+    return helpers + "\n\n" + (Path(__file__).parent / "single_process_runner.py").read_text()
+
+
+SINGLE_PROCESS_RUNNER = single_process_runner()
 
 
 def bare_program(problem) -> str:
