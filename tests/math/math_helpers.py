@@ -8,6 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from boostlora import Splits, Task, Verdict
+from boostlora.generation import generate
+
 WORDS = ["a", "b", "c", "d", "1", "2", "3", "+", "=", "?", "what", "is", "the", "answer"]
 
 
@@ -52,3 +55,42 @@ def make_model(vocab_size: int, seed: int = 0, init_range: float = 0.02):
     model.generation_config.pad_token_id = 0
     model.generation_config.eos_token_id = 1
     return model.eval()
+
+
+COUNT_A_PROMPTS = ["what is the answer ?", "1 + 2 =", "b c d", "what is 3 + 1 ?", "a b", "c d ?"]
+
+
+class CountA(Task):
+    """Reward: the share of the completion's words that are 'a'. A greedy answer that is all 'a' is correct.
+
+    A GRPO task on the tiny model whose reward has variance from the first step, shared by the GRPO tests.
+    """
+
+    name = "count_a"
+    default_targets = ("q_proj", "v_proj")
+    default_objective = "grpo"
+    tokenizer = None
+    #: new tokens when evaluating, and the prompts (the held-out split is the first four)
+    predict_tokens = 5
+    prompts = COUNT_A_PROMPTS
+
+    def load_model(self, model, device):
+        self.tokenizer = make_tokenizer()
+        return make_model(len(self.tokenizer), seed=0, init_range=0.3).to(device)
+
+    def load_splits(self, seed):
+        return Splits(train=list(self.prompts), eval=list(self.prompts[:4]))
+
+    def predict(self, model, examples):
+        return generate(model, self.tokenizer, list(examples), max_new_tokens=self.predict_tokens, batch_size=8,
+                        show_progress=False)
+
+    def oracle(self, example, prediction) -> Verdict:
+        words = prediction.split()
+        return Verdict(bool(words) and all(w == "a" for w in words), score=sum(w == "a" for w in words) / max(len(words), 1))
+
+    def prompt(self, example):
+        return example
+
+    def reward(self, example, completion):
+        return self.oracle(example, completion).reward

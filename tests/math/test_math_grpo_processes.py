@@ -16,13 +16,12 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from boostlora import ConfigError, Splits, Task, Verdict, hookimpl
+from boostlora import ConfigError, hookimpl
 from boostlora.config import build_config
 from boostlora.distributed import refuse_sharded_engines
-from boostlora.generation import generate
 from boostlora.objectives.grpo import GRPO
 
-from math_helpers import make_model, make_tokenizer
+import math_helpers
 
 pytest.importorskip("trl")
 
@@ -36,34 +35,8 @@ SETTINGS = {
 }
 
 
-class CountA(Task):
-    """Reward: the share of the completion's words that are 'a'. A greedy answer that is all 'a' is correct."""
-
-    name = "count_a"
-    default_targets = ("q_proj", "v_proj")
-    default_objective = "grpo"
-    tokenizer = None
-
-    def load_model(self, model, device):
-        self.tokenizer = make_tokenizer()
-        return make_model(len(self.tokenizer), seed=0, init_range=0.3).to(device)
-
-    def load_splits(self, seed):
-        return Splits(train=list(PROMPTS), eval=list(PROMPTS[:4]))
-
-    def predict(self, model, examples):
-        return generate(model, self.tokenizer, list(examples), max_new_tokens=5, batch_size=8, show_progress=False)
-
-    def oracle(self, example, prediction) -> Verdict:
-        words = prediction.split()
-        return Verdict(bool(words) and all(w == "a" for w in words), score=sum(w == "a" for w in words) / max(len(words), 1))
-
-    def prompt(self, example):
-        return example
-
-    def reward(self, example, completion):
-        return self.oracle(example, completion).reward
-
+class CountA(math_helpers.CountA):
+    prompts = PROMPTS
 
 @hookimpl
 def boostlora_register_tasks(register) -> None:

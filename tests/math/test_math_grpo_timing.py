@@ -6,48 +6,19 @@ import sys
 
 import pytest
 
-from boostlora import Splits, Task, Verdict, hookimpl
+from boostlora import hookimpl
 from boostlora.config import build_config
-from boostlora.generation import generate
 from boostlora.loop import boost
 from boostlora.objectives.grpo_timing import PARTS
 from boostlora.plugins import register_plugin, unregister_plugin
 
-from math_helpers import make_model, make_tokenizer
+import math_helpers
 
 pytest.importorskip("trl")
 
-PROMPTS = ["what is the answer ?", "1 + 2 =", "b c d", "what is 3 + 1 ?", "a b", "c d ?"]
-
-
-class CountA(Task):
-    """Reward: the share of the completion's words that are 'a'."""
-
+class CountA(math_helpers.CountA):
     name = "count_a_timed"
-    default_targets = ("q_proj", "v_proj")
-    default_objective = "grpo"
-    tokenizer = None
-
-    def load_model(self, model, device):
-        self.tokenizer = make_tokenizer()
-        return make_model(len(self.tokenizer), seed=0, init_range=0.3).to(device)
-
-    def load_splits(self, seed):
-        return Splits(train=list(PROMPTS), eval=list(PROMPTS[:4]))
-
-    def predict(self, model, examples):
-        return generate(model, self.tokenizer, list(examples), max_new_tokens=4, batch_size=8, show_progress=False)
-
-    def oracle(self, example, prediction) -> Verdict:
-        words = prediction.split()
-        return Verdict(bool(words) and all(w == "a" for w in words), score=sum(w == "a" for w in words) / max(len(words), 1))
-
-    def prompt(self, example):
-        return example
-
-    def reward(self, example, completion):
-        return self.oracle(example, completion).reward
-
+    predict_tokens = 4
 
 @hookimpl
 def boostlora_register_tasks(register) -> None:
