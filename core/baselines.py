@@ -20,6 +20,7 @@ from .loop import resolve_device
 from .merge import numerical_rank
 from .objectives.base import RoundContext
 from .plugins import find_objective, find_task
+from .recorder import item_verdicts
 from .splits import evaluation_splits
 
 Baseline = Literal["lora", "full"]
@@ -77,7 +78,7 @@ def train_single_shot(config: RunConfig, method: Baseline, *, steps: int, lora_r
         "base_eval_accuracy": base.accuracy,
         "final_eval_accuracy": held_out.accuracy,
         "eval_metrics": held_out.metrics,
-        "eval_verdicts": [int(bool(v.correct)) for v in held_out.verdicts],
+        "eval_verdicts": item_verdicts(held_out),
         "trainable_params": count,
         # a head the task fitted in prepare counts too; full fine-tuning already trains it among all parameters
         "total_trainable_params": count + (fitted if method == "lora" else 0),

@@ -22,6 +22,7 @@ suite resumes where it stopped and any comparison can be recomputed without reru
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import platform
@@ -35,7 +36,7 @@ from typing import Any
 from .baselines import train_single_shot
 from .checkpoint import write_json
 from .config import RunConfig, build_config, merge_settings
-from .errors import ConfigError
+from .errors import CapacityError, ConfigError
 from .loop import boost
 from .plugins import collect, find_objective, find_task
 from .stats import Interval, binomial_se, mean_interval, outcome, paired_differences, paired_interval
@@ -159,12 +160,11 @@ def boosting_unit(config: RunConfig, rounds: int) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         report = boost(dataclasses.replace(config, max_rounds=rounds))
-    except ConfigError as error:
+    except CapacityError as error:
         # rotate's capacity: K*r directions must exist in every target module. Run as many rounds as fit.
-        most = capacity_from_error(str(error))
-        if most is None or most >= rounds or most < config.max_rounds:
+        if error.most < config.max_rounds:
             raise
-        report = boost(dataclasses.replace(config, max_rounds=most))
+        report = boost(dataclasses.replace(config, max_rounds=error.most))
     seconds = time.perf_counter() - started
     rounds_out = []
     for record in report["rounds"]:
@@ -190,14 +190,6 @@ def boosting_unit(config: RunConfig, rounds: int) -> dict[str, Any]:
         "seconds": seconds,
         "lr": learning_rate(config),
     }
-
-
-def capacity_from_error(message: str) -> int | None:
-    """The ``max_rounds <= N`` a capacity refusal suggests (``subspace.check_capacity``), if that is what it was."""
-    import re
-
-    found = re.search(r"use max_rounds <= (\d+)", message)
-    return int(found.group(1)) if found else None
 
 
 def single_shot_unit(config: RunConfig, method: str, steps: int) -> dict[str, Any]:
@@ -316,9 +308,8 @@ def entry_rows(label: str, entry_units: dict[int, dict[str, Any]], max_rounds: i
                     rows.setdefault(method + suffix, {})[seed] = boosting_row(units[method], max_rounds * m, per_round)
             if f"tinylora@{m}x" in units and "tinylora" in methods:
                 single = units[f"tinylora@{m}x"]
-                rows.setdefault("tinylora" + suffix, {})[seed] = {
-                    **single, "total_params": single["total_params"], "rounds": 1, "rounds_merged": 1,
-                    "n_eval": n_eval}
+                rows.setdefault("tinylora" + suffix, {})[seed] = {**single, "rounds": 1, "rounds_merged": 1,
+                                                                   "n_eval": n_eval}
         for method in ("lora-r8", "full-ft"):
             if method in units and method in methods:
                 rows.setdefault(method, {})[seed] = {**units[method], "rounds": 1, "rounds_merged": 1,
@@ -408,7 +399,7 @@ def split_verdicts(units: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     """Units without their item-level verdict lists (the suite JSON), and the verdicts alone (the file beside)."""
     light, verdicts = {}, {}
     for key, unit in units.items():
-        unit = json.loads(json.dumps(unit))
+        unit = copy.deepcopy(unit)
         v = {}
         if "verdicts" in unit:
             v["final"] = unit.pop("verdicts")
@@ -423,7 +414,7 @@ def split_verdicts(units: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 def join_verdicts(light: dict[str, Any], verdicts: dict[str, Any]) -> dict[str, Any]:
     units = {}
     for key, unit in light.items():
-        unit = json.loads(json.dumps(unit))
+        unit = copy.deepcopy(unit)
         v = verdicts.get(key, {})
         if unit.get("kind") == "single":
             unit["verdicts"] = v.get("final", [])

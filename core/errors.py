@@ -33,6 +33,17 @@ class ConfigError(BoostLoraError):
     """A setting is missing, malformed, unknown, or impossible for this model."""
 
 
+class CapacityError(ConfigError):
+    """More rounds than a target module has singular directions for; ``most`` is the largest ``max_rounds`` that fits."""
+
+    def __init__(self, message: str, most: int) -> None:
+        super().__init__(message)
+        self.most = most
+
+    def __reduce__(self):  # picklable with its extra field: errors cross processes in multi-process runs
+        return (type(self), (str(self), self.most))
+
+
 class DataError(BoostLoraError):
     """The data cannot be used as given (missing fields, empty split, invalid rows, too few examples or classes)."""
 

@@ -29,7 +29,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from .errors import CapacityError, ConfigError
 
 SvdMethod = Literal["full", "lowrank"]
 
@@ -121,10 +121,11 @@ def check_capacity(shapes: dict[str, tuple[int, int]], strategy: str, r: int, ma
     if too_small:
         name, shape = min(too_small.items(), key=lambda item: min(item[1]))
         most = min(shape) // r
-        raise ConfigError(
+        raise CapacityError(
             f"max_rounds*r = {max_rounds}*{r} = {needed} exceeds the rank of {len(too_small)} target module(s), "
             f"smallest {name} {shape[0]}x{shape[1]} (rank {min(shape)}): use max_rounds <= {most}, a smaller r, "
-            f"or strategy=top"
+            f"or strategy=top",
+            most,
         )
 
 

@@ -166,3 +166,11 @@ def test_bench_settings_may_follow_the_seeds_on_the_command_line(toy_plugin, cap
                  "objective_options.lr=0.3", "--dry-run"]) == 0
     resolved = json.loads(capsys.readouterr().out)["toy/toy"]
     assert resolved["boost-rotate"]["max_rounds"] == 2 and resolved["full-ft"]["objective_options"]["lr"] == 0.3
+
+
+def test_rotate_stops_where_a_module_runs_out_of_directions(toy_plugin, tmp_path):
+    """The toy's 8x16 output layer holds 4 rounds at r=2: 2x of 3 rounds asks for 6, and the suite runs 4."""
+    run_suite("cpu", tmp_path, plugins=["toy"], overrides={**OVERRIDES, "max_rounds": 3}, seeds=[0], extensions=[1, 2],
+              methods=("boost-rotate",))
+    unit = json.loads((tmp_path / "suite-cpu.json").read_text())["units"]["toy/toy|boost-rotate|0"]
+    assert unit["rounds_asked"] == 6 and len(unit["rounds"]) == 4
