@@ -19,7 +19,7 @@ import yaml
 from .errors import ConfigError
 
 Strategy = Literal["rotate", "top"]
-BlockScale = Literal["raw", "matched"]
+BlockScale = Literal["raw", "matched", "gain"]
 
 
 @dataclass
@@ -37,7 +37,9 @@ class RunConfig:
         default="matched",
         metadata={
             "help": "raw: scale a round's block by its own singular values; matched: rescale every block to the "
-            "top block's mean singular value so later rounds are not smaller steps"
+            "top block's mean singular value so later rounds are not smaller steps; gain: rescale every block so it "
+            "moves the layer's output on a sample of the training inputs as much as the top block (measured once, "
+            "before round 0)"
         },
     )
     r: int = field(default=2, metadata={"help": "singular directions per round (TinyLoRA's r)"})

@@ -25,7 +25,7 @@ import yaml
 from torch import nn
 
 from . import checkpoint as ckpt
-from . import distributed, svd_cache
+from . import block_gain, distributed, svd_cache
 from .adapter import RoundAdapter, attach_round_adapter, resolve_targets
 from .config import RunConfig, build_config, load_yaml, merge_settings
 from .contract import check_extra_state, check_prepare_kept, fingerprint
@@ -230,7 +230,11 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
         restore(run, state)
         run.report["svd"] = svd_cache.record(allocator.bases)
     else:
+        if config.block_scale == "gain":  # measured on the original model, before anything merges
+            allocator.gains = block_gain.calibrate(task, model, allocator.bases, config.r, splits.train, config.seed)
         run.report = new_report(config, task, model_name, targets, base)
+        if allocator.gains is not None:
+            run.report["block_gain_factors"] = block_gain.summary(allocator.gains)
         run.report["settings_sha256"] = identity
         run.report["fitted_params"] = sum(t.numel() for t in task.extra_state(model).values())
         run.best_eval = base.accuracy
@@ -417,6 +421,7 @@ def save(run: Run) -> None:
         "extra": {k: v.detach().cpu() for k, v in run.task.extra_state(run.model).items()},
         "best_eval": run.best_eval,
         "rounds_since_best": run.rounds_since_best,
+        "block_gains": run.allocator.gains,
     }
     ckpt.save_checkpoint(run.run_dir, state)
     ckpt.write_json(run.run_dir / ckpt.REPORT, run.report)
@@ -436,6 +441,10 @@ def restore(run: Run, state: dict[str, Any]) -> None:
         replay_round(run.model, run.allocator, k, cores)
         run.ledger.add(k, cores)
     run.round_cores = list(state["cores"])
+    if run.config.block_scale == "gain":
+        if not state.get("block_gains"):
+            raise BoostLoraError(f"{run.run_dir / ckpt.CHECKPOINT} has no block gains, which block_scale=gain needs")
+        run.allocator.gains = state["block_gains"]
     run.report = state["report"]
     run.best_eval = state["best_eval"]
     run.rounds_since_best = state["rounds_since_best"]

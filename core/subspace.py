@@ -133,12 +133,14 @@ class SubspaceAllocator:
     """Hands each round its block of the original weights' singular directions."""
 
     def __init__(self, bases: dict[str, Basis], strategy: str, r: int, block_scale: str) -> None:
-        if block_scale not in ("raw", "matched"):
-            raise ConfigError(f"unknown block_scale '{block_scale}' (use 'raw' or 'matched')")
+        if block_scale not in ("raw", "matched", "gain"):
+            raise ConfigError(f"unknown block_scale '{block_scale}' (use 'raw', 'matched' or 'gain')")
         self.bases = bases
         self.strategy = strategy
         self.r = r
         self.block_scale = block_scale
+        #: per module, one factor per block (``block_gain``); needed before the first round when block_scale='gain'
+        self.gains: dict[str, torch.Tensor] | None = None
 
     @classmethod
     def from_model(
@@ -171,6 +173,8 @@ class SubspaceAllocator:
 
         With ``block_scale='matched'`` every block is rescaled to the top block's mean singular value, so moving
         down the spectrum does not shrink a round's step for the same v (the paper does not say which it uses).
+        With ``block_scale='gain'`` the block is scaled by its measured factor (``block_gain``), so it moves the
+        layer's output on the task's inputs as much as block 0 does.
         """
         basis = self.bases[name]
         k = block_slice(self.strategy, self.r, round_index)
@@ -178,6 +182,10 @@ class SubspaceAllocator:
         if self.block_scale == "matched":
             top = basis.S[: self.r].mean()
             scale = scale * (top / scale.mean().clamp_min(torch.finfo(scale.dtype).tiny))
+        elif self.block_scale == "gain":
+            if self.gains is None:
+                raise ConfigError("block_scale='gain' needs the blocks' gains measured before the first round")
+            scale = scale * self.gains[name][k.start // self.r].to(scale.device, scale.dtype)
         return (basis.U[:, k] * scale).contiguous(), basis.V[:, k].mT.contiguous()
 
     def directions(self, name: str, round_index: int) -> tuple[torch.Tensor, torch.Tensor]:
