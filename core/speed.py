@@ -124,7 +124,9 @@ def run_speed_suite(out: Path, *, results_file: Path | None = None, command: str
     table = speed_markdown(numbers, environment_, {m.script: m for m in chosen})
     (out / "RESULTS-speed.md").write_text(table)
     if results_file is not None:
-        results_file.write_text(table)
+        from .bench import written_by_hand
+
+        results_file.write_text(written_by_hand(results_file) + table)
     return numbers
 
 

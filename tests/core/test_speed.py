@@ -74,3 +74,18 @@ def test_speed_suite_has_no_methods():
     done = subprocess.run([sys.executable, "-m", "boostlora", "bench", "--suite", "speed", "--methods", "full-ft"],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "the speed suite has no methods" in done.stderr
+
+
+def test_a_hand_written_block_survives_regeneration(tmp_path, monkeypatch):
+    """SPEED.md can carry measurements no script makes (the default job's wall time) above the generated table."""
+    (tmp_path / "fake.py").write_text(
+        "import json, sys\njson.dump({'seconds': 2.5}, open(sys.argv[sys.argv.index('--json') + 1], 'w'))\n")
+    fake = speed.Measurement("fake.py", (), lambda n: [("fake step", f"{n['seconds']} s", "1.0x")])
+    monkeypatch.setattr(speed, "MEASUREMENTS", (fake,))
+    monkeypatch.setattr(speed, "scripts_dir", lambda: tmp_path)
+    results = tmp_path / "SPEED.md"
+    hand = "<!-- written by hand: kept when the tables are regenerated -->\nthe default job took 11 min\n<!-- end of hand-written text -->\n"
+    results.write_text(hand + "# an old table\n")
+    speed.run_speed_suite(tmp_path / "out", results_file=results)
+    text = results.read_text()
+    assert text.startswith(hand) and "an old table" not in text and "| fake step | 2.5 s | 1.0x |" in text
