@@ -14,6 +14,12 @@ prints, per block k, the median over modules of
 
 with s_k as the run would scale it (raw or matched), and the activation share alone (``|V_k^T x| / |V_0^T x|``).
 
+It also asks whether the lower blocks are *useful* directions, not only weaker ones: with G the gradient of the
+cross-entropy of the task's reference answers (for tasks that have them) with respect to a module's weight, the
+gradient of the loss with respect to block k's r x r core is ``diag(s_k) U_k^T G V_k``. Its norm, relative to
+block 0's, is how much first-order improvement a unit move in block k offers; the ``gain`` column does the same
+with each block rescaled as ``block_scale=gain`` would (``boostlora.block_gain``).
+
     python benchmarks/block_gain.py --plugin math --rounds 8
 """
 
@@ -25,8 +31,10 @@ import statistics
 import torch
 
 from boostlora.adapter import resolve_targets
+from boostlora.block_gain import gain_factors
 from boostlora.config import build_config, merge_settings
 from boostlora.generation import render_prompt
+from boostlora.objectives.sft import sft_batch
 from boostlora.plugins import find_task
 from boostlora.subspace import SubspaceAllocator
 
@@ -73,11 +81,13 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
             model(**batch)
     for handle in handles:
         handle.remove()
+    gradients = reference_gradients(model, task, examples, targets) if hasattr(task, "reference") else None
+    factors = gain_factors(allocator.bases, {n: energy[n] / max(tokens[n], 1) for n in targets}, config.r)
 
     r = config.r
-    out: dict[str, list[float]] = {"activation": [], "raw": [], "matched": []}
+    out: dict[str, list[float]] = {"activation": [], "raw": [], "matched": [], "grad_matched": [], "grad_gain": []}
     for k in range(args.rounds):
-        share, raw, matched = [], [], []
+        share, raw, matched, grad_matched, grad_gain = [], [], [], [], []
         for name in targets:
             basis = allocator.bases[name]
             e = energy[name] / max(tokens[name], 1)
@@ -89,15 +99,38 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
             share.append(float(act_k / act_0))
             raw.append(float(raw_k / raw_0))
             matched.append(float(raw_k * ratio_scale / raw_0))
+            if gradients is not None:
+                G = gradients[name].double()
+                U, V = basis.U.double(), basis.V.double()
+                core = [(s[b, None] * (U[:, b].T @ G @ V[:, b])).norm() for b in (block, top)]
+                grad_matched.append(float(core[0] * ratio_scale / core[1]))
+                grad_gain.append(float(core[0] * factors[name][k] / core[1]))
         out["activation"].append(statistics.median(share))
         out["raw"].append(statistics.median(raw))
         out["matched"].append(statistics.median(matched))
+        out["grad_matched"].append(statistics.median(grad_matched) if grad_matched else float("nan"))
+        out["grad_gain"].append(statistics.median(grad_gain) if grad_gain else float("nan"))
     print(f"{task.name}: {len(examples)} training prompts, {len(targets)} modules, r={r}; medians over modules")
-    print("| block | activation share | gain, raw scale | gain, matched scale |")
-    print("|---|---|---|---|")
+    print("| block | activation share | gain, raw scale | gain, matched scale | core gradient, matched | core gradient, gain |")
+    print("|---|---|---|---|---|---|")
     for k in range(args.rounds):
-        print(f"| {k} | {out['activation'][k]:.3f} | {out['raw'][k]:.3f} | {out['matched'][k]:.3f} |")
+        print(f"| {k} | {out['activation'][k]:.3f} | {out['raw'][k]:.3f} | {out['matched'][k]:.3f} | "
+              f"{out['grad_matched'][k]:.3f} | {out['grad_gain'][k]:.3f} |")
     return out
+
+
+def reference_gradients(model: torch.nn.Module, task: object, examples: list, targets: list[str]) -> dict[str, torch.Tensor]:
+    """Gradient of the mean cross-entropy of the reference answers with respect to every target weight."""
+    weights = {name: model.get_submodule(name).weight for name in targets}
+    for w in weights.values():
+        w.requires_grad_(True)
+    batch = sft_batch(task.tokenizer, [task.prompt(ex) for ex in examples], [task.reference(ex) for ex in examples], 256)
+    model(**batch).loss.backward()
+    grads = {name: w.grad.detach().float() for name, w in weights.items()}
+    for w in weights.values():
+        w.requires_grad_(False)
+        w.grad = None
+    return grads
 
 
 if __name__ == "__main__":
