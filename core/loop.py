@@ -240,7 +240,7 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
         run.best_eval = base.accuracy
         run.report["svd"] = svd_cache.record(allocator.bases)
         save(run)
-    run.log(f"{task.name}: {len(splits.train)} train / {len(splits.eval)} held-out examples, {len(targets)} target modules")
+    run.log(f"{task.name}: {len(splits.train)} train / {len(splits.eval)} {config.evaluate_on} examples, {len(targets)} target modules")
     run.log(format_table(run.report))
     return run
 
