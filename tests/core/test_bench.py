@@ -174,3 +174,30 @@ def test_rotate_stops_where_a_module_runs_out_of_directions(toy_plugin, tmp_path
               methods=("boost-rotate",))
     unit = json.loads((tmp_path / "suite-cpu.json").read_text())["units"]["toy/toy|boost-rotate|0"]
     assert unit["rounds_asked"] == 6 and len(unit["rounds"]) == 4
+
+
+def test_suites_saved_in_several_folders_merge_into_one_table(suite, toy_plugin, tmp_path):
+    """benchmarks/merge_suites.py: each task's runs may live in their own folder; joined, nothing is retrained."""
+    import runpy
+    from pathlib import Path
+
+    merge = runpy.run_path(str(Path(__file__).parents[2] / "benchmarks" / "merge_suites.py"))["merge"]
+    out, results = suite
+    saved = json.loads((out / "suite-cpu.json").read_text())
+    verdicts = json.loads((out / "suite-cpu-verdicts.json").read_text())
+    for part, seeds in (("a", {"0"}), ("b", {"1", "2"})):
+        keep = {k for k in saved["units"] if k.rsplit("|", 1)[1] in seeds}
+        (tmp_path / part).mkdir()
+        (tmp_path / part / "suite-cpu.json").write_text(json.dumps({**saved, "units": {k: saved["units"][k] for k in keep}}))
+        (tmp_path / part / "suite-cpu-verdicts.json").write_text(json.dumps({k: verdicts[k] for k in keep}))
+    assert merge([tmp_path / "a", tmp_path / "b"], tmp_path / "all")["units"] == len(saved["units"])
+    again = run_suite("cpu", tmp_path / "all", plugins=["toy"], overrides=OVERRIDES, seeds=SEEDS, extensions=[1, 2], resume=True)
+    assert again == results
+    rerun = json.loads((tmp_path / "all" / "suite-cpu.json").read_text())["units"]
+    assert {k: u["seconds"] for k, u in rerun.items()} == {k: u["seconds"] for k, u in saved["units"].items()}  # none retrained
+    changed = json.loads((tmp_path / "b" / "suite-cpu.json").read_text())
+    key = next(iter(changed["units"]))
+    changed["units"][key] = {**changed["units"][key], "seconds": -1}
+    (tmp_path / "b" / "suite-cpu.json").write_text(json.dumps(changed))
+    with pytest.raises(SystemExit, match="saved in two folders"):
+        merge([tmp_path / "all", tmp_path / "b"], tmp_path / "conflict")

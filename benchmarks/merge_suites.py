@@ -1,0 +1,55 @@
+"""Join saved suites (each task's runs in its own folder) into one folder, so one command tables them all.
+
+    python benchmarks/merge_suites.py benchmarks/data/protein-heldout benchmarks/data/math-heldout --out /tmp/cpu-all
+    boostlora bench --suite cpu --plugins protein --seeds 0 1 2 3 4 --extensions 1 2 4 --out /tmp/cpu-all --resume \
+        --results benchmarks/RESULTS.md
+
+The second command retrains nothing: every unit it asks for is already saved, and it writes tables for every
+task in the folder. A unit saved in two folders with different contents is refused rather than silently chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from boostlora.bench import join_verdicts, split_verdicts
+from boostlora.checkpoint import write_json
+
+
+def merge(folders: list[Path], out: Path, suite: str = "cpu") -> dict:
+    units: dict = {}
+    entries: dict = {}
+    environment = None
+    for folder in folders:
+        saved = json.loads((folder / f"suite-{suite}.json").read_text())
+        verdicts_file = folder / f"suite-{suite}-verdicts.json"
+        verdicts = json.loads(verdicts_file.read_text()) if verdicts_file.exists() else {}
+        for key, unit in join_verdicts(saved["units"], verdicts).items():
+            if key in units and units[key] != unit:
+                raise SystemExit(f"{key} is saved in two folders with different results; keep one")
+            units[key] = unit
+        for label, entry in saved["entries"].items():
+            if label in entries and entries[label] != entry:
+                raise SystemExit(f"entry {label} differs between folders (seeds, methods or settings); keep one")
+            entries[label] = entry
+        environment = environment or saved.get("environment")
+    out.mkdir(parents=True, exist_ok=True)
+    light, verdicts = split_verdicts(units)
+    write_json(out / f"suite-{suite}-verdicts.json", verdicts)
+    write_json(out / f"suite-{suite}.json", {"environment": environment, "entries": entries, "units": light})
+    return {"units": len(units), "entries": sorted(entries)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--suite", default="cpu")
+    args = parser.parse_args()
+    print(merge(args.folders, args.out, args.suite))
+
+
+if __name__ == "__main__":
+    main()
