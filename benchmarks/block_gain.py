@@ -31,7 +31,7 @@ import statistics
 import torch
 
 from boostlora.adapter import resolve_targets
-from boostlora.block_gain import gain_factors
+from boostlora.block_gain import gain_factors, input_energy
 from boostlora.config import build_config, merge_settings
 from boostlora.generation import render_prompt
 from boostlora.objectives.sft import sft_batch
@@ -58,31 +58,18 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     targets = resolve_targets(model, config.targets or list(task.default_targets))
     allocator = SubspaceAllocator.from_model(model, targets, strategy="rotate", r=config.r, max_rounds=args.rounds,
                                              block_scale="raw", show_progress=True)
-    # sum over tokens of (V^T x)^2 per component, per module
-    energy = {name: torch.zeros(allocator.bases[name].components, dtype=torch.float64) for name in targets}
-    tokens = {name: 0 for name in targets}
-
-    def recorder(name: str):
-        V = allocator.bases[name].V
-
-        def hook(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-            x = inputs[0].detach().float().reshape(-1, V.shape[0])
-            energy[name] += ((x @ V) ** 2).sum(dim=0).double()
-            tokens[name] += x.shape[0]
-
-        return hook
-
-    handles = [model.get_submodule(name).register_forward_pre_hook(recorder(name)) for name in targets]
     tokenizer = task.tokenizer
     examples = list(task.load_splits(config.seed).train)[: args.prompts]
-    with torch.no_grad():
-        for example in examples:
-            batch = tokenizer(render_prompt(tokenizer, task.prompt(example)), return_tensors="pt")
-            model(**batch)
-    for handle in handles:
-        handle.remove()
+
+    def prompts_forward() -> None:
+        with torch.no_grad():
+            for example in examples:
+                model(**tokenizer(render_prompt(tokenizer, task.prompt(example)), return_tensors="pt"))
+
+    # per module, the mean over prompt tokens of (V^T x)^2 per component: what block_scale=gain measures
+    energy = input_energy(model, allocator.bases, prompts_forward)
     gradients = reference_gradients(model, task, examples, targets) if hasattr(task, "reference") else None
-    factors = gain_factors(allocator.bases, {n: energy[n] / max(tokens[n], 1) for n in targets}, config.r)
+    factors = gain_factors(allocator.bases, energy, config.r)
 
     r = config.r
     out: dict[str, list[float]] = {"activation": [], "raw": [], "matched": [], "grad_matched": [], "grad_gain": []}
@@ -90,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
         share, raw, matched, grad_matched, grad_gain = [], [], [], [], []
         for name in targets:
             basis = allocator.bases[name]
-            e = energy[name] / max(tokens[name], 1)
+            e = energy[name]
             block, top = slice(k * r, (k + 1) * r), slice(0, r)
             act_k, act_0 = e[block].sum().sqrt(), e[top].sum().sqrt()
             s = basis.S.double()

@@ -32,6 +32,7 @@ from torch import nn
 
 from . import distributed
 from .errors import BoostLoraError
+from .evaluation import evaluate
 from .subspace import Basis
 
 #: Training examples the gains are measured on (a seeded sample when the split is larger).
@@ -110,8 +111,6 @@ def summary(factors: dict[str, torch.Tensor]) -> list[float]:
 
 def calibrate(task: Any, model: nn.Module, bases: dict[str, Basis], r: int, train: Sequence[Any], seed: int) -> dict[str, torch.Tensor]:
     """The factors of every module's blocks, measured while ``task`` judges a sample of its training split."""
-    from .evaluation import evaluate
-
     sample = calibration_sample(train, seed)
     energy = input_energy(model, bases, lambda: evaluate(task, model, sample))
     return gain_factors(bases, energy, r)

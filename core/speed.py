@@ -101,7 +101,7 @@ def scripts_dir() -> Path:
 def run_speed_suite(out: Path, *, results_file: Path | None = None, command: str = "",
                     only: list[str] | None = None) -> dict[str, Any]:
     """Run every measurement (or those whose script name starts with one of ``only``); write JSON and a table."""
-    from .bench import environment
+    from .bench import environment, written_by_hand
 
     folder = scripts_dir()
     chosen = [m for m in MEASUREMENTS if not only or any(m.script.startswith(o) for o in only)]
@@ -124,8 +124,6 @@ def run_speed_suite(out: Path, *, results_file: Path | None = None, command: str
     table = speed_markdown(numbers, environment_, {m.script: m for m in chosen})
     (out / "RESULTS-speed.md").write_text(table)
     if results_file is not None:
-        from .bench import written_by_hand
-
         results_file.write_text(written_by_hand(results_file) + table)
     return numbers
 
