@@ -5,7 +5,10 @@
         --results benchmarks/RESULTS.md
 
 The second command retrains nothing: every unit it asks for is already saved, and it writes tables for every
-task in the folder. A unit saved in two folders with different contents is refused rather than silently chosen.
+task in the folder. A unit saved in two folders with different contents is refused rather than silently chosen,
+with one exception: a boosting run asked for more rounds (an extended-training run) whose base and first rounds
+are the shorter run's, verdict for verdict, replaces it, since it holds the shorter run as its first rounds.
+A task's seeds, methods and extensions are joined; its settings (preset, rounds, steps, split) must agree.
 """
 
 from __future__ import annotations
@@ -18,6 +21,28 @@ from boostlora.bench import join_verdicts, split_verdicts
 from boostlora.checkpoint import write_json
 
 
+#: What a task's runs were made with: folders that disagree on these hold different experiments.
+SETTINGS = ("plugin", "task", "preset", "max_rounds", "steps_per_round", "evaluate_on")
+JOINED = ("seeds", "extensions", "methods")
+
+
+def extends(longer: dict, shorter: dict) -> bool:
+    """Whether ``longer`` is the same boosting run as ``shorter``, asked for more rounds."""
+    if longer.get("kind") != "boosting" or shorter.get("kind") != "boosting":
+        return False
+    n = len(shorter["rounds"])
+    return (longer.get("rounds_asked", 0) > shorter.get("rounds_asked", 0) and len(longer["rounds"]) >= n
+            and longer["base_verdicts"] == shorter["base_verdicts"]
+            and [r["verdicts"] for r in longer["rounds"][:n]] == [r["verdicts"] for r in shorter["rounds"]])
+
+
+def join_entry(label: str, a: dict, b: dict) -> dict:
+    if any(a.get(k) != b.get(k) for k in SETTINGS):
+        raise SystemExit(f"entry {label} was run with different settings in two folders "
+                         f"({', '.join(k for k in SETTINGS if a.get(k) != b.get(k))}); keep one")
+    return {**a, **{k: sorted(set(a.get(k, [])) | set(b.get(k, []))) for k in JOINED}}
+
+
 def merge(folders: list[Path], out: Path, suite: str = "cpu") -> dict:
     units: dict = {}
     entries: dict = {}
@@ -28,12 +53,13 @@ def merge(folders: list[Path], out: Path, suite: str = "cpu") -> dict:
         verdicts = json.loads(verdicts_file.read_text()) if verdicts_file.exists() else {}
         for key, unit in join_verdicts(saved["units"], verdicts).items():
             if key in units and units[key] != unit:
-                raise SystemExit(f"{key} is saved in two folders with different results; keep one")
+                if extends(units[key], unit):
+                    continue
+                if not extends(unit, units[key]):
+                    raise SystemExit(f"{key} is saved in two folders with different results; keep one")
             units[key] = unit
         for label, entry in saved["entries"].items():
-            if label in entries and entries[label] != entry:
-                raise SystemExit(f"entry {label} differs between folders (seeds, methods or settings); keep one")
-            entries[label] = entry
+            entries[label] = join_entry(label, entries[label], entry) if label in entries else entry
         environment = environment or saved.get("environment")
     out.mkdir(parents=True, exist_ok=True)
     light, verdicts = split_verdicts(units)

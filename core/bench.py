@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 import platform
 import shutil
 import time
@@ -47,6 +48,7 @@ EXTENDABLE = ("tinylora", "boost-top", "boost-rotate")
 SUITES = ("cpu", "paper")
 #: Seeds and step multiples a suite runs unless the command line says otherwise.
 SUITE_DEFAULTS = {"cpu": {"seeds": [0, 1, 2, 3, 4], "extensions": [1, 2, 4]}, "paper": {"seeds": [0], "extensions": [1]}}
+log = logging.getLogger(__name__)
 VERSIONED = ("boostlora", "torch", "transformers", "peft", "trl")
 
 
@@ -244,19 +246,27 @@ def run_entry(
     most = max(extensions)
     units: dict[str, Any] = dict(done or {})
 
-    def run(unit: str, work: Any) -> dict[str, Any]:
-        if unit not in units:
+    def run(unit: str, work: Any, rounds: int | None = None) -> dict[str, Any]:
+        saved = units.get(unit)
+        if saved is not None and rounds is not None and not covers(saved, rounds):
+            # a resumed suite that asks for more extensions than a saved boosting run holds: run it again, longer
+            log.warning("%s %s seed %d: the saved run has %d rounds, %d are needed: running it again",
+                        entry.label, unit, seed, len(saved["rounds"]), rounds)
+            saved = None
+        if saved is None:
             units[unit] = work()
             if save is not None:
                 save(unit_key(entry.label, unit, seed), units[unit])
         return units[unit]
 
-    rotate_unit = run("boost-rotate", lambda: boosting_unit(rotate, rotate.max_rounds * most))
+    # rotate always runs: its first rounds set the baselines' budget; it runs long only when its rows are wanted
+    rotate_rounds = rotate.max_rounds * (most if "boost-rotate" in methods else 1)
+    rotate_unit = run("boost-rotate", lambda: boosting_unit(rotate, rotate_rounds), rotate_rounds)
     rounds_1x = min(rotate.max_rounds, len(rotate_unit["rounds"])) or 1
     budget = per_round * rounds_1x
     if "boost-top" in methods:
         top = configs["boost-top"]
-        run("boost-top", lambda: boosting_unit(top, top.max_rounds * most))
+        run("boost-top", lambda: boosting_unit(top, top.max_rounds * most), top.max_rounds * most)
     if "tinylora" in methods:
         for m in extensions:
             run(f"tinylora@{m}x", lambda m=m: single_shot_unit(configs["tinylora"], "tinylora", budget * m))
@@ -267,6 +277,13 @@ def run_entry(
 
 
 # -- rows: what a table shows, per method and seed, read from the units ----------------------------------------
+
+
+def covers(unit: dict[str, Any], rounds: int) -> bool:
+    """Whether a saved boosting run answers for its first ``rounds`` rounds: it was asked for at least that many,
+    or it stopped before the rounds it was asked for (rotate out of directions, patience), so more would not run."""
+    asked = unit.get("rounds_asked", len(unit["rounds"]))
+    return asked >= rounds or len(unit["rounds"]) < asked
 
 
 def boosting_row(unit: dict[str, Any], rounds: int, per_round: int) -> dict[str, Any]:
@@ -304,7 +321,8 @@ def entry_rows(label: str, entry_units: dict[int, dict[str, Any]], max_rounds: i
         for m in extensions:
             suffix = "" if m == 1 else f" {m}x"
             for method in ("boost-top", "boost-rotate"):
-                if method in units and method in methods:
+                # a seed whose run was not asked for m times the rounds has no m-x row (it is not a shorter one)
+                if method in units and method in methods and covers(units[method], max_rounds * m):
                     rows.setdefault(method + suffix, {})[seed] = boosting_row(units[method], max_rounds * m, per_round)
             if f"tinylora@{m}x" in units and "tinylora" in methods:
                 single = units[f"tinylora@{m}x"]
@@ -644,9 +662,18 @@ def plot_entry(label: str, info: dict[str, Any], rows: dict[str, dict[int, dict[
                "lora-r8": "tab:purple", "full-ft": "tab:brown"}
 
     def band(axis: Any, xs: list[float], per_x: list[list[float]], colour: str, name: str, marker: str) -> None:
+        """Mean and 95% band; where fewer seeds reach a point (longer runs on some seeds only), the line turns
+        dashed with hollow markers and each such point is labelled with its number of seeds."""
         intervals = [mean_interval(v) for v in per_x]
         means = [i.mean for i in intervals]
-        axis.plot(xs, means, marker=marker, color=colour, label=name)
+        full = next((k for k, v in enumerate(per_x) if len(v) != len(per_x[0])), len(per_x))
+        axis.plot(xs[:full], means[:full], marker=marker, color=colour, label=name)
+        if full < len(xs):
+            axis.plot(xs[full - 1:], means[full - 1:], linestyle="--", marker=marker, markerfacecolor="none",
+                      color=colour)
+            for x, y, v in zip(xs[full:], means[full:], per_x[full:]):
+                axis.annotate(f"n={len(v)}", (x, y), textcoords="offset points", xytext=(3, 4), fontsize=6,
+                              color=colour)
         lows = [i.low if i.low is not None else i.mean for i in intervals]
         highs = [i.high if i.high is not None else i.mean for i in intervals]
         axis.fill_between(xs, lows, highs, color=colour, alpha=0.15)
@@ -656,12 +683,13 @@ def plot_entry(label: str, info: dict[str, Any], rows: dict[str, dict[int, dict[
                   for u in units.values() if method in u]
         if not curves:
             continue
-        length = min(len(c) for c in curves)
-        band(acc, [per_round * k for k in range(length)], [[c[k] for c in curves] for k in range(length)],
+        # every seed's points, longest run first, so a round's mean is over the seeds that reached it
+        length = max(len(c) for c in curves)
+        band(acc, [per_round * k for k in range(length)], [[c[k] for c in curves if len(c) > k] for k in range(length)],
              colours[method], f"{method} (per round)", "o")
         ranks = [[0] + [r["rank"] for r in u[method]["rounds"]] for u in units.values() if method in u]
-        rank.plot(range(length), [sum(r[k] for r in ranks) / len(ranks) for k in range(length)], marker="o",
-                  color=colours[method], label=method)
+        reached = [[r[k] for r in ranks if len(r) > k] for k in range(length)]
+        rank.plot(range(length), [sum(v) / len(v) for v in reached], marker="o", color=colours[method], label=method)
     single = [(m, rows.get("tinylora" if m == 1 else f"tinylora {m}x")) for m in info["extensions"]]
     single = [(m, r) for m, r in single if r]
     if single:

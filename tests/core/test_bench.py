@@ -149,6 +149,34 @@ def test_an_interrupted_suite_resumes_without_rerunning_finished_runs(toy_plugin
     assert results["toy/toy"]["boost-rotate"]["seeds"] == [0, 1]
 
 
+def test_a_resumed_suite_asking_for_longer_extensions_runs_short_boosting_runs_again(toy_plugin, tmp_path, monkeypatch):
+    """A 1x run saved earlier must not stand in for a 2x row: the row would be the 1x run under a 2x label."""
+    import boostlora.bench as bench
+
+    calls = []
+    real = bench.boosting_unit
+
+    def counting(config, rounds):
+        calls.append((config.strategy, config.seed, rounds))
+        return real(config, rounds)
+
+    monkeypatch.setattr(bench, "boosting_unit", counting)
+    options = dict(plugins=["toy"], overrides=OVERRIDES, methods=("boost-rotate",))
+    run_suite("cpu", tmp_path, seeds=[0, 1], extensions=[1], **options)
+    results = run_suite("cpu", tmp_path, seeds=[0], extensions=[1, 2], resume=True, **options)
+    assert calls == [("rotate", 0, 2), ("rotate", 1, 2), ("rotate", 0, 4)]
+    rows = results["toy/toy"]
+    assert rows["boost-rotate"]["seeds"] == [0, 1]
+    assert rows["boost-rotate 2x"]["seeds"] == [0]  # seed 1's run has 2 rounds: no 2x row from it
+    assert rows["boost-rotate 2x"]["steps"] == 4 * 20 and rows["boost-rotate 2x"]["rounds"] == 4
+    # single-shot rows alone: rotate's saved 1x run sets their budget and is not run again for them
+    calls.clear()
+    results = run_suite("cpu", tmp_path, seeds=[1], extensions=[1, 2], resume=True, plugins=["toy"],
+                        overrides=OVERRIDES, methods=("tinylora",))
+    assert calls == []
+    assert results["toy/toy"]["tinylora 2x"]["steps"] == 2 * 2 * 20
+
+
 def test_dry_run_resolves_every_setting_and_trains_nothing(toy_plugin, tmp_path):
     resolved = run_suite("cpu", tmp_path / "dry", plugins=["toy"], overrides=OVERRIDES, dry_run=True)
     single = resolved["toy/toy"]["tinylora"]
@@ -201,3 +229,45 @@ def test_suites_saved_in_several_folders_merge_into_one_table(suite, toy_plugin,
     (tmp_path / "b" / "suite-cpu.json").write_text(json.dumps(changed))
     with pytest.raises(SystemExit, match="saved in two folders"):
         merge([tmp_path / "all", tmp_path / "b"], tmp_path / "conflict")
+
+
+def test_an_extended_training_run_replaces_the_run_it_extends_when_suites_merge(suite, toy_plugin, tmp_path):
+    """A 2x boosting run saved in one folder and its 1x run in another merge to the 2x run; a run whose first rounds
+    differ is refused, and so is a task run with different settings."""
+    import copy
+    import runpy
+    from pathlib import Path
+
+    merge = runpy.run_path(str(Path(__file__).parents[2] / "benchmarks" / "merge_suites.py"))["merge"]
+    out, _ = suite
+    saved = json.loads((out / "suite-cpu.json").read_text())
+    verdicts = json.loads((out / "suite-cpu-verdicts.json").read_text())
+    key = "toy/toy|boost-rotate|0"
+
+    def folder(name, unit, unit_verdicts, entry_changes=None):
+        entries = copy.deepcopy(saved["entries"])
+        entries["toy/toy"].update(entry_changes or {})
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "suite-cpu.json").write_text(json.dumps({**saved, "entries": entries, "units": {key: unit}}))
+        (tmp_path / name / "suite-cpu-verdicts.json").write_text(json.dumps({key: unit_verdicts}))
+        return tmp_path / name
+
+    longer = saved["units"][key]
+    assert longer["rounds_asked"] == 4 and len(longer["rounds"]) == 4
+    shorter = {**longer, "rounds_asked": 2, "rounds": longer["rounds"][:2], "seconds": 1.0}
+    short_verdicts = {k: v for k, v in verdicts[key].items() if k in ("base", "round0", "round1")}
+    a = folder("short", shorter, short_verdicts, {"extensions": [1], "seeds": [0]})
+    b = folder("long", longer, verdicts[key], {"extensions": [1, 2], "seeds": [0, 5]})
+    for order in ([a, b], [b, a]):
+        merge(order, tmp_path / "joined")
+        joined = json.loads((tmp_path / "joined" / "suite-cpu.json").read_text())
+        assert joined["units"][key]["rounds_asked"] == 4 and len(joined["units"][key]["rounds"]) == 4
+        assert joined["entries"]["toy/toy"]["extensions"] == [1, 2] and joined["entries"]["toy/toy"]["seeds"] == [0, 5]
+    other = copy.deepcopy(verdicts[key])
+    other["round0"] = [1 - v for v in other["round0"]]
+    c = folder("different", longer, other)
+    with pytest.raises(SystemExit, match="saved in two folders"):
+        merge([a, c], tmp_path / "refused")
+    d = folder("settings", shorter, short_verdicts, {"steps_per_round": 7})
+    with pytest.raises(SystemExit, match="steps_per_round"):
+        merge([b, d], tmp_path / "refused2")
