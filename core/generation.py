@@ -71,12 +71,18 @@ def generate(
     batch_size: int = 32,
     stop: Sequence[str] = (),
     show_progress: bool = True,
+    temperature: float | None = None,
+    top_p: float = 1.0,
 ) -> list[str]:
-    """Greedy completions of ``prompts`` (in input order), cut at the first stop string.
+    """Completions of ``prompts`` (in input order), cut at the first stop string: greedy, or sampled at
+    ``temperature`` (with ``top_p``) when one is given.
 
     The tokenizer must pad on the left (``load_causal_lm`` sets that); a tokenizer without a pad token
     uses EOS for padding.
     """
+    sampling = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    if temperature is not None:
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
     from transformers import StoppingCriteriaList
     from tqdm.auto import tqdm
 
@@ -100,10 +106,7 @@ def generate(
                 out = model.generate(
                     **batch,
                     max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    temperature=None,
-                    top_p=None,
-                    top_k=None,
+                    **sampling,
                     use_cache=True,
                     pad_token_id=tokenizer.pad_token_id,
                     stopping_criteria=criteria,

@@ -12,7 +12,8 @@ Three things differ from a stock TRL run, each because of how boosting uses it:
 * Dynamic sampling (DAPO). A failure set is, by construction, mostly prompts the model gets wrong, and a group
   whose samples all score 0 has zero advantage and gives no gradient, yet dilutes the loss. With
   ``drop_zero_variance`` such groups are removed from the batch before the loss, so every step's gradient
-  comes from prompts with some signal; ``num_generations`` (more samples per failure) raises how many there are.
+  comes from prompts with some signal; ``num_generations`` (more samples per failure) raises how many there are,
+  and ``screen_samples`` (``screening.py``) picks, before the round, the failures the model sometimes solves.
 
 The trainer is also wrapped for timing only (``grpo_timing``): the round's ``TrainResult.seconds_by_phase`` says how
 much of it went to rollouts, the reward, the loss and backward, and the optimizer.
@@ -38,6 +39,7 @@ from ..options import Options, option
 from ..task import GenerativeTask, Task
 from .base import Objective, RoundContext, TrainResult, require_capability, warmup_schedule
 from .grpo_timing import RoundClock, step_callback, timed_trainer
+from .screening import screen_examples
 
 
 def completion_text(completion: Any) -> str:
@@ -132,6 +134,9 @@ class GRPOOptions(Options):
     loss_type: str = option("grpo", "TRL loss aggregation: grpo, dapo, dr_grpo or bnpo")
     scale_rewards: str = option("group", "TRL advantage scaling: group, batch or none")
     drop_zero_variance: bool = option(True, "drop prompt groups whose samples all score alike (no gradient)")
+    screen_samples: int = option(
+        0, "before training, sample this many completions per example and train on those whose samples disagree "
+        "(sometimes solved), filled at random to one step; 0 = off")
     warmup_steps: int = option(1, "linear warm-up steps at the start of every round")
     schedule: Literal["constant", "cosine"] = option("constant", "learning-rate schedule after warm-up")
     max_grad_norm: float = option(1.0, "gradient clipping norm")
@@ -147,6 +152,9 @@ class GRPOOptions(Options):
         for key in ("steps", "prompts_per_step", "max_completion_length"):
             if self[key] < 1:
                 raise ConfigError(f"objective_options.{key} must be a positive integer, got {self[key]!r}")
+        if self.screen_samples == 1 or self.screen_samples < 0:
+            raise ConfigError(f"objective_options.screen_samples must be 0 (off) or at least 2 (a pass rate needs "
+                              f"samples that can disagree), got {self.screen_samples!r}")
         if self.num_generations < 2:
             raise ConfigError(f"objective_options.num_generations must be an integer >= 2 (GRPO compares samples), got {self.num_generations!r}")
         if not self.lr > 0:
@@ -213,6 +221,15 @@ class GRPO(Objective):
         _train_only(ctx)
         round_adapter = getattr(ctx.model, "active_adapter", None)
         examples = list(ctx.examples)
+        processes = distributed.world_size()
+        screen = None
+        if o["screen_samples"]:
+            with clock("screen"):
+                screen = screen_examples(ctx.model, task, examples, samples=o["screen_samples"],
+                                         max_new_tokens=o["max_completion_length"], temperature=o["temperature"],
+                                         top_p=o["top_p"], fill_to=o["prompts_per_step"], seed=ctx.seed,
+                                         show_progress=ctx.show_progress)
+            examples = [examples[i] for i in screen.kept]
         dataset = Dataset.from_dict(
             {"prompt": [trl_prompt(tokenizer, task.prompt(ex)) for ex in examples], "example_index": list(range(len(examples)))}  # type: ignore[attr-defined]
         )
@@ -222,7 +239,6 @@ class GRPO(Objective):
                 return [float(task.reward(examples[i], completion_text(c))) for i, c in zip(example_index, completions)]  # type: ignore[attr-defined]
 
         reward.__name__ = f"{task.name}_reward"
-        processes = distributed.world_size()
         # a failure set smaller than the step: fewest whole groups per process that still cover it
         prompts_per_step = min(o["prompts_per_step"], -(-len(examples) // processes) * processes)
         if len(dataset) < prompts_per_step:  # TRL's sampler needs a whole step's worth of rows
@@ -284,7 +300,7 @@ class GRPO(Objective):
             kept = getattr(trainer, "kept_fractions", None)
         _drop_reference_adapter(ctx.model, round_adapter)
         ctx.model.eval()
-        return TrainResult(steps=steps, losses=[float(r.get("loss", 0.0)) for r in history], metrics=_summary(history, kept, lr),
+        return TrainResult(steps=steps, losses=[float(r.get("loss", 0.0)) for r in history], metrics={**_summary(history, kept, lr), **(screen.metrics() if screen else {})},
                            seconds_by_phase=clock.split())
 
 

@@ -7,6 +7,7 @@ marks each optimizer step's start and end. The parts are derived from nested tim
 second twice and sum to the round's training time (what no timer covers is ``other``):
 
 * ``setup``: building the GRPOConfig, dataset and trainer;
+* ``screen``: sampling and scoring the round's examples before training (``screen_samples``); zero when off;
 * ``trainer_start``: from ``trainer.train()`` to the Trainer's ``on_train_begin`` (accelerate's ``free_memory``,
   a full ``gc.collect``, is most of it: about 0.4 s a round on a tiny model in a test process);
 * ``generation``: ``_generate_and_score_completions`` minus the two below (sampling the rollouts, decoding,
@@ -28,7 +29,7 @@ from contextlib import contextmanager
 from typing import Any
 
 #: The parts a GRPO round's training time is split into, in the order a step runs them.
-PARTS = ("setup", "trainer_start", "generation", "reward", "scoring_logprobs", "loss_backward", "optimizer", "other")
+PARTS = ("setup", "screen", "trainer_start", "generation", "reward", "scoring_logprobs", "loss_backward", "optimizer", "other")
 
 
 class RoundClock:
@@ -65,7 +66,8 @@ class RoundClock:
         total = time.perf_counter() - self.started
         scoring = s["scoring"]
         parts = {
-            "setup": s["setup"],
+            "setup": max(0.0, s["setup"] - s["screen"]),
+            "screen": s["screen"],
             "trainer_start": s["trainer_start"],
             "generation": max(0.0, scoring - s["reward"] - s["scoring_logprobs"]),
             "reward": s["reward"],
