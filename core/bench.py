@@ -661,31 +661,37 @@ def plot_entry(label: str, info: dict[str, Any], rows: dict[str, dict[int, dict[
     colours = {"boost-rotate": "tab:red", "boost-top": "tab:blue", "tinylora": "tab:green",
                "lora-r8": "tab:purple", "full-ft": "tab:brown"}
 
-    def band(axis: Any, xs: list[float], per_x: list[list[float]], colour: str, name: str, marker: str) -> None:
-        """Mean and 95% band; where fewer seeds reach a point (longer runs on some seeds only), the line turns
-        dashed with hollow markers and each such point is labelled with its number of seeds."""
-        intervals = [mean_interval(v) for v in per_x]
-        means = [i.mean for i in intervals]
-        full = next((k for k, v in enumerate(per_x) if len(v) != len(per_x[0])), len(per_x))
-        axis.plot(xs[:full], means[:full], marker=marker, color=colour, label=name)
+    def band(axis: Any, xs: list[float], per_x: list[dict[int, float]], colour: str, name: str, marker: str) -> None:
+        """Mean and 95% band over seeds (``per_x``: seed -> accuracy at each x). Where fewer seeds reach further
+        (longer runs on some seeds only), the line goes on dashed, with hollow markers labelled n=seeds, from
+        the mean of those same seeds at the last shared point, so a change of seeds never looks like a step."""
+        full = next((k for k, v in enumerate(per_x) if set(v) != set(per_x[0])), len(per_x))
+
+        def draw(ks: list[int], seeds_at: Any, **style: Any) -> None:
+            intervals = [mean_interval([per_x[k][s] for s in seeds_at(k)]) for k in ks]
+            axis.plot([xs[k] for k in ks], [i.mean for i in intervals], marker=marker, color=colour, **style)
+            axis.fill_between([xs[k] for k in ks], [i.mean if i.low is None else i.low for i in intervals],
+                              [i.mean if i.high is None else i.high for i in intervals], color=colour, alpha=0.15)
+
+        draw(list(range(full)), lambda k: sorted(per_x[0]), label=name)
         if full < len(xs):
-            axis.plot(xs[full - 1:], means[full - 1:], linestyle="--", marker=marker, markerfacecolor="none",
-                      color=colour)
-            for x, y, v in zip(xs[full:], means[full:], per_x[full:]):
-                axis.annotate(f"n={len(v)}", (x, y), textcoords="offset points", xytext=(3, 4), fontsize=6,
-                              color=colour)
-        lows = [i.low if i.low is not None else i.mean for i in intervals]
-        highs = [i.high if i.high is not None else i.mean for i in intervals]
-        axis.fill_between(xs, lows, highs, color=colour, alpha=0.15)
+            later = list(range(full, len(xs)))
+            draw([full - 1] + later, lambda k: sorted(per_x[full] if k == full - 1 else per_x[k]), linestyle="--",
+                 markerfacecolor="none")
+            for k in later:
+                mean = sum(per_x[k].values()) / len(per_x[k])
+                axis.annotate(f"n={len(per_x[k])}", (xs[k], mean), textcoords="offset points", xytext=(3, 4),
+                              fontsize=6, color=colour)
 
     for method in ("boost-rotate", "boost-top"):
-        curves = [[u[method]["base_accuracy"]] + [r["accuracy"] for r in u[method]["rounds"]]
-                  for u in units.values() if method in u]
+        curves = {seed: [u[method]["base_accuracy"]] + [r["accuracy"] for r in u[method]["rounds"]]
+                  for seed, u in units.items() if method in u}
         if not curves:
             continue
-        # every seed's points, longest run first, so a round's mean is over the seeds that reached it
-        length = max(len(c) for c in curves)
-        band(acc, [per_round * k for k in range(length)], [[c[k] for c in curves if len(c) > k] for k in range(length)],
+        # every seed's points: a round's mean is over the seeds whose run reached it
+        length = max(len(c) for c in curves.values())
+        band(acc, [per_round * k for k in range(length)],
+             [{seed: c[k] for seed, c in curves.items() if len(c) > k} for k in range(length)],
              colours[method], f"{method} (per round)", "o")
         ranks = [[0] + [r["rank"] for r in u[method]["rounds"]] for u in units.values() if method in u]
         reached = [[r[k] for r in ranks if len(r) > k] for k in range(length)]
@@ -693,10 +699,10 @@ def plot_entry(label: str, info: dict[str, Any], rows: dict[str, dict[int, dict[
     single = [(m, rows.get("tinylora" if m == 1 else f"tinylora {m}x")) for m in info["extensions"]]
     single = [(m, r) for m, r in single if r]
     if single:
-        base = [[u["boost-rotate"]["base_accuracy"] for u in units.values() if "boost-rotate" in u]]
+        base = {seed: u["boost-rotate"]["base_accuracy"] for seed, u in units.items() if "boost-rotate" in u}
         xs = [0] + [next(iter(r.values()))["steps"] for _, r in single]
-        band(acc, xs, base + [[row["accuracy"] for row in r.values()] for _, r in single], colours["tinylora"],
-             "single-shot TinyLoRA", "s")
+        band(acc, xs, [base] + [{seed: row["accuracy"] for seed, row in r.items()} for _, r in single],
+             colours["tinylora"], "single-shot TinyLoRA", "s")
     for method in ("lora-r8", "full-ft"):
         if method in rows:
             interval = mean_interval([row["accuracy"] for row in rows[method].values()])
