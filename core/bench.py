@@ -179,6 +179,7 @@ def boosting_unit(config: RunConfig, rounds: int) -> dict[str, Any]:
             "merged": record.get("step_size", 1.0) != 0,
             "seconds": record["seconds"],
             "kept_group_fraction": record.get("train_metrics", {}).get("kept_group_fraction"),
+            "train_metrics": record.get("train_metrics", {}),  # the objective's own numbers (reward, screening)
         })
     return {
         "kind": "boosting",
