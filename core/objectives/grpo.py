@@ -300,7 +300,8 @@ class GRPO(Objective):
             kept = getattr(trainer, "kept_fractions", None)
         _drop_reference_adapter(ctx.model, round_adapter)
         ctx.model.eval()
-        return TrainResult(steps=steps, losses=[float(r.get("loss", 0.0)) for r in history], metrics={**_summary(history, kept, lr), **(screen.metrics() if screen else {})},
+        metrics = {**_summary(history, kept, lr), **(screen.metrics() if screen else {})}
+        return TrainResult(steps=steps, losses=[float(r.get("loss", 0.0)) for r in history], metrics=metrics,
                            seconds_by_phase=clock.split())
 
 

@@ -44,8 +44,9 @@ class Screen:
 
 def choose(rewards: Sequence[Sequence[float]], fill_to: int, seed: int) -> Screen:
     """The examples whose sampled rewards disagree, filled at random up to ``fill_to`` with the others."""
-    informative = [i for i, r in enumerate(rewards) if r and max(r) > min(r)]
-    others = [i for i, r in enumerate(rewards) if not (r and max(r) > min(r))]
+    disagree = [bool(r) and max(r) > min(r) for r in rewards]
+    informative = [i for i, d in enumerate(disagree) if d]
+    others = [i for i, d in enumerate(disagree) if not d]
     random.Random(seed).shuffle(others)
     fill = others[: max(0, fill_to - len(informative))]
     return Screen(kept=informative + fill, pass_rates=[sum(r) / len(r) if r else 0.0 for r in rewards],

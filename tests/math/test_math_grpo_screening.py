@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import torch
 
-from boostlora import ConfigError, RoundContext, Task, Verdict
+from boostlora import ConfigError, RoundContext
 from boostlora.objectives.grpo import GRPO
 from boostlora.objectives.screening import choose, sampled_rewards
 
-from math_helpers import make_model, make_tokenizer
+from math_helpers import CountA, make_model, make_tokenizer
 
 pytest.importorskip("trl")
 
@@ -42,7 +42,7 @@ def test_every_prompt_is_sampled_the_asked_number_of_times_and_scored_against_it
     assert rewards == [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
 
 
-class Mixed(Task):
+class Mixed(CountA):
     """Prompts of three kinds: 'b c d' always scores 1, '1 + 2 =' never, the rest by the share of 'a' words (varies)."""
 
     name = "mixed"
@@ -52,29 +52,13 @@ class Mixed(Task):
         self.tokenizer = tokenizer
         self.rewarded: list[str] = []
 
-    def load_model(self, model, device):  # pragma: no cover - not used
-        raise NotImplementedError
-
-    def load_splits(self, seed):  # pragma: no cover - not used
-        raise NotImplementedError
-
-    def predict(self, model, examples):  # pragma: no cover - not used
-        raise NotImplementedError
-
-    def oracle(self, example, prediction) -> Verdict:  # pragma: no cover - not used
-        raise NotImplementedError
-
-    def prompt(self, example: str) -> str:
-        return example
-
     def reward(self, example: str, completion: str) -> float:
         self.rewarded.append(example)
         if example == "b c d":
             return 1.0
         if example == "1 + 2 =":
             return 0.0
-        words = completion.split()
-        return sum(w == "a" for w in words) / max(len(words), 1)
+        return super().reward(example, completion)
 
 
 def test_a_screened_round_trains_only_on_the_examples_whose_samples_disagree(tmp_path, monkeypatch):
