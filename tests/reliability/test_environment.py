@@ -4,6 +4,7 @@ the umask, a real Ctrl-C; and what the user gets: one line, or the traceback whe
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import time
@@ -25,11 +26,18 @@ def holds_lock(out: Path, pid: int) -> bool:
     return lock.exists() and lock.read_text().strip() == str(pid)
 
 
+def rounds_saved(out: Path) -> int:
+    """Rounds in the run's report (written after the checkpoint, atomically), 0 before the first save."""
+    report = out / "report.json"
+    return len(json.loads(report.read_text())["rounds"]) if report.exists() else 0
+
+
 def test_a_second_run_on_the_same_out_stops_at_once_naming_the_holder(reference, tmp_path):
     out = tmp_path / "run"
     pid = spawn(start_args(out), "saved#2=stall", tmp_path / "logs")  # holds the directory after round 0
     try:
-        wait_for(lambda: holds_lock(out, pid) and (out / "checkpoint.pt").exists() and (out / "report.json").exists())
+        # the stall follows round 0's save; the base evaluation's save (saved#1) alone would let round 0 still write
+        wait_for(lambda: holds_lock(out, pid) and rounds_saved(out) == 1)
         before = files(out)
         started = time.monotonic()
         cli(*start_args(out)).one_line_error(75, f"PID {pid}", "in use by another boostlora run", "another --out")
