@@ -136,8 +136,14 @@ def attach_round_adapter(
     u: int,
     weight_tying: float,
     seed: int,
+    projection_round: int | None = None,
 ) -> RoundAdapter:
-    """Wrap ``targets`` of ``model`` in a zero-initialised TinyLoRA adapter spanning this round's block."""
+    """Wrap ``targets`` of ``model`` in a zero-initialised TinyLoRA adapter spanning this round's block.
+
+    The fixed projections P are seeded by ``projection_round`` (by default the round itself, so each round
+    draws its own); passing 0 for every round shares round 0's P.
+    """
+    projection_round = round_index if projection_round is None else projection_round
     model.requires_grad_(False)
     exact = "^(" + "|".join(re.escape(name) for name in targets) + ")$"
     config = TinyLoraConfig(
@@ -145,7 +151,7 @@ def attach_round_adapter(
         u=u,
         weight_tying=weight_tying,
         target_modules=exact,
-        projection_seed=seed + PROJECTION_SEED_STRIDE * round_index,
+        projection_seed=seed + PROJECTION_SEED_STRIDE * projection_round,
         init_weights=True,
     )
     with _without_peft_svd():

@@ -20,6 +20,7 @@ from .errors import ConfigError
 
 Strategy = Literal["rotate", "top"]
 BlockScale = Literal["raw", "matched", "gain"]
+Projections = Literal["per_round", "shared"]
 
 
 @dataclass
@@ -47,6 +48,11 @@ class RunConfig:
     weight_tying: float = field(
         default=1.0,
         metadata={"help": "share v across target modules: 0 none, 1 all (peft's weight_tying)"},
+    )
+    projections: Projections = field(
+        default="per_round",
+        metadata={"help": "per_round: each round draws its own fixed random projections P (seeded by the round); "
+                  "shared: every round reuses round 0's P"},
     )
     targets: list[str] | None = field(
         default=None, metadata={"help": "module-name suffixes to adapt; the task's default if unset"}

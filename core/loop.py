@@ -329,6 +329,7 @@ def boosting_round(run: Run) -> RoundResult | None:
         adapter = attach_round_adapter(
             run.model, run.targets, run.allocator,
             round_index=k, r=config.r, u=config.u, weight_tying=config.weight_tying, seed=config.seed,
+            projection_round=k if config.projections == "per_round" else 0,
         )
     torch.manual_seed(seed)
     with phases("train"):

@@ -170,3 +170,22 @@ def test_attaching_a_round_runs_no_svd(monkeypatch):
     B, A = alloc.block(targets[0], 1)
     assert torch.equal(adapter.layers[targets[0]].tinylora_B[ADAPTER_NAME], B)
     assert torch.equal(adapter.layers[targets[0]].tinylora_A[ADAPTER_NAME], A)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_rounds_draw_their_own_projections_unless_shared(shared):
+    """``projections=per_round`` (the default) seeds P by the round; ``shared`` gives every round round 0's P."""
+    model = tiny_llama()
+    targets = resolve_targets(model, TARGETS)
+    alloc = SubspaceAllocator.from_model(model, targets, strategy="rotate", r=R, max_rounds=2, block_scale="matched")
+    projections = []
+    for k in range(2):
+        adapter = attach_round_adapter(
+            model, targets, alloc, round_index=k, r=R, u=4, weight_tying=0.0, seed=3,
+            projection_round=0 if shared else None,
+        )
+        projections.append({n: layer.tinylora_P[ADAPTER_NAME].clone() for n, layer in adapter.layers.items()})
+        model = adapter.model.unload()
+    for name in targets:
+        same = torch.equal(projections[0][name], projections[1][name])
+        assert same is shared, name
