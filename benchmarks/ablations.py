@@ -15,8 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from boostlora.bench import entry_rows, join_verdicts, units_by_entry
-from boostlora.stats import mean_interval, outcome, paired_interval
+from boostlora.bench.tables import entry_rows, units_by_entry
+from boostlora.bench.suite import join_verdicts
+from boostlora.foundation.stats import mean_interval, outcome, paired_interval
 
 
 def load_rows(folder: Path, suite: str = "cpu") -> dict[str, dict[str, dict[int, dict]]]:

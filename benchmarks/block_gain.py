@@ -18,7 +18,7 @@ It also asks whether the lower blocks are *useful* directions, not only weaker o
 cross-entropy of the task's reference answers (for tasks that have them) with respect to a module's weight, the
 gradient of the loss with respect to block k's r x r core is ``diag(s_k) U_k^T G V_k``. Its norm, relative to
 block 0's, is how much first-order improvement a unit move in block k offers; the ``gain`` column does the same
-with each block rescaled as ``block_scale=gain`` would (``boostlora.block_gain``).
+with each block rescaled as ``block_scale=gain`` would (``boostlora.method.block_gain``).
 
     python benchmarks/block_gain.py --plugin math --rounds 8
 """
@@ -30,13 +30,13 @@ import statistics
 
 import torch
 
-from boostlora.adapter import resolve_targets
-from boostlora.block_gain import gain_factors, input_energy
-from boostlora.config import build_config, merge_settings
-from boostlora.generation import render_prompt
+from boostlora.method.adapter import resolve_targets
+from boostlora.method.block_gain import gain_factors, input_energy
+from boostlora.foundation.config import build_config, merge_settings
+from boostlora.lm.generation import render_prompt
 from boostlora.objectives.sft import sft_batch
-from boostlora.plugins import find_task
-from boostlora.subspace import SubspaceAllocator
+from boostlora.contract.plugins import find_task
+from boostlora.method.subspace import SubspaceAllocator
 
 
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:

@@ -12,9 +12,9 @@ import argparse
 import json
 import statistics
 
-from boostlora.config import build_config, merge_settings, parse_override
-from boostlora.loop import boost
-from boostlora.plugins import find_task
+from boostlora.foundation.config import build_config, merge_settings, parse_override
+from boostlora.runs.lifecycle import boost
+from boostlora.contract.plugins import find_task
 
 ARMS = {"rotate-raw": {"strategy": "rotate", "block_scale": "raw"},
         "rotate-matched": {"strategy": "rotate", "block_scale": "matched"},

@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from boostlora import distributed
-from boostlora.evaluation import evaluate
-from boostlora.plugins import find_task
+from boostlora.foundation import distributed
+from boostlora.contract.evaluation import evaluate
+from boostlora.contract.plugins import find_task
 
 
 def main() -> None:

@@ -37,10 +37,10 @@ from typing import Any
 import torch
 
 from boostlora import RoundContext
-from boostlora.adapter import attach_round_adapter, resolve_targets
-from boostlora.causal_lm import OFFLINE_DEFAULT, load_causal_lm
+from boostlora.method.adapter import attach_round_adapter, resolve_targets
+from boostlora.lm.causal_lm import OFFLINE_DEFAULT, load_causal_lm
 from boostlora.objectives.grpo import GRPO, completion_text, trl_prompt
-from boostlora.subspace import SubspaceAllocator
+from boostlora.method.subspace import SubspaceAllocator
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

@@ -24,9 +24,9 @@ from typing import Any
 import torch
 
 from boostlora import RoundContext
-from boostlora.adapter import attach_round_adapter, resolve_targets
+from boostlora.method.adapter import attach_round_adapter, resolve_targets
 from boostlora.objectives.grpo import GRPO
-from boostlora.subspace import SubspaceAllocator
+from boostlora.method.subspace import SubspaceAllocator
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from grpo_overhead import TARGETS, Addition, fresh_model, problems  # noqa: E402  (a script beside this one)

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from boostlora.generation import generate, render_prompt
+from boostlora.lm.generation import generate, render_prompt
 from boostlora_plugins.math.presets import DEFAULT_TASK
 from boostlora_plugins.math.task import MathTask
 

@@ -17,8 +17,8 @@ import argparse
 import json
 from pathlib import Path
 
-from boostlora.bench import join_verdicts, split_verdicts
-from boostlora.checkpoint import write_json
+from boostlora.bench.suite import join_verdicts, split_verdicts
+from boostlora.runs.checkpoint import write_json
 
 
 #: What a task's runs were made with: folders that disagree on these hold different experiments.

@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from boostlora.config import build_config, merge_settings, parse_override
-from boostlora.loop import boost
+from boostlora.foundation.config import build_config, merge_settings, parse_override
+from boostlora.runs.lifecycle import boost
 from boostlora_plugins.protein.task import ProteinTask
 
 

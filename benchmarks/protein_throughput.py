@@ -16,10 +16,10 @@ import time
 
 import torch
 
-from boostlora.adapter import attach_round_adapter, resolve_targets
-from boostlora.objectives.base import RoundContext
+from boostlora.method.adapter import attach_round_adapter, resolve_targets
+from boostlora.contract.objective import RoundContext
 from boostlora.objectives.cross_entropy import CrossEntropy
-from boostlora.subspace import SubspaceAllocator
+from boostlora.method.subspace import SubspaceAllocator
 from boostlora_plugins.protein.task import ProteinTask
 
 MODELS = {"tiny": "tiny-random-esm2", "esm2-8M-shape": "random-esm2-8m-shape"}

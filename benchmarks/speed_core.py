@@ -19,10 +19,10 @@ import time
 
 import torch
 
-from boostlora.adapter import attach_round_adapter, resolve_targets
-from boostlora.causal_lm import OFFLINE_DEFAULT, load_causal_lm
-from boostlora.merge import merge_round
-from boostlora.subspace import SubspaceAllocator, truncated_svd
+from boostlora.method.adapter import attach_round_adapter, resolve_targets
+from boostlora.lm.causal_lm import OFFLINE_DEFAULT, load_causal_lm
+from boostlora.method.merge import merge_round
+from boostlora.method.subspace import SubspaceAllocator, truncated_svd
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

@@ -9,7 +9,7 @@ the exact LAPACK SVD:
   subspace), worst module and median module;
 - the largest relative error of the singular values;
 - the triplet residual ``max(|W v - s u|, |W^T u - s v|) / s_max`` of both, which is what ``svd=lowrank`` checks
-  before it keeps a randomized result (``boostlora.subspace.LOWRANK_TOLERANCE``).
+  before it keeps a randomized result (``boostlora.method.subspace.LOWRANK_TOLERANCE``).
 
     python benchmarks/svd_blocks.py --rounds 8
 """
@@ -22,9 +22,9 @@ import time
 
 import torch
 
-from boostlora.adapter import resolve_targets
-from boostlora.causal_lm import OFFLINE_DEFAULT, load_causal_lm
-from boostlora.subspace import LOWRANK_ITERATIONS, LOWRANK_OVERSAMPLE, LOWRANK_TOLERANCE, canonical_signs, triplet_residual
+from boostlora.method.adapter import resolve_targets
+from boostlora.lm.causal_lm import OFFLINE_DEFAULT, load_causal_lm
+from boostlora.method.subspace import LOWRANK_ITERATIONS, LOWRANK_OVERSAMPLE, LOWRANK_TOLERANCE, canonical_signs, triplet_residual
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

@@ -1,18 +1,32 @@
 """boostlora: gradient boosting over ultra-low-parameter TinyLoRA adapters (BoostLoRA, arXiv 2604.27308).
 
 Public API for plugin authors: ``hookimpl``, the ``Task`` base class and its capability protocols,
-``Verdict``/``Splits``/``Evaluation``, the ``Objective`` interface, typed ``Options`` with ``option``, what
-lifecycle hooks receive (``RunView``, ``RoundRecord``), and the errors. Everything else is internal.
-The plugin author's reference is docs/plugins.md.
+``Verdict``/``Splits``/``Evaluation``, the ``Objective`` interface (with ``require_capability``), typed ``Options``
+with ``option``, what lifecycle hooks receive (``RunView``, ``RoundRecord``), the errors, ``register_plugin`` for
+notebooks and tests, and ``boostlora.lm`` for text tasks (loading a causal LM, batched generation). Everything
+else is internal. The plugin author's reference is docs/plugins.md; docs/architecture.md shows the layers.
 """
 
-from .errors import BoostLoraError, ConfigError, DataError, MergeError
-from .hookspecs import hookimpl
-from .objectives.base import Objective, RoundContext, TrainResult
-from .options import Options, option
-from .recorder import RunView
-from .report import RoundRecord
-from .task import Evaluation, GenerativeTask, ReferenceTask, Splits, SupervisedTask, Task, Verdict
+from typing import Any
+
+from boostlora.contract.hookspecs import hookimpl
+from boostlora.contract.objective import (
+    Objective,
+    RoundContext,
+    TrainResult,
+    require_capability,
+)
+from boostlora.contract.options import Options, option
+from boostlora.contract.records import RoundRecord
+from boostlora.contract.task import GenerativeTask, ReferenceTask, SupervisedTask, Task
+from boostlora.contract.values import Evaluation, Splits, Verdict
+from boostlora.contract.views import RunView
+from boostlora.foundation.errors import (
+    BoostLoraError,
+    ConfigError,
+    DataError,
+    MergeError,
+)
 
 __version__ = "0.1.0"
 
@@ -36,4 +50,25 @@ __all__ = [
     "Verdict",
     "hookimpl",
     "option",
+    "register_plugin",
+    "require_capability",
+    "unregister_plugin",
 ]
+
+
+def register_plugin(plugin: Any, name: str) -> None:
+    """Register a plugin object (a module or instance with hook implementations) under ``name``, without packaging.
+
+    Entry points are the normal way in; this is for notebooks and tests. Registering a name twice is refused.
+    (The plugin manager loads installed plugins when first used, so it is imported here, not at import time.)
+    """
+    from boostlora.contract import plugins
+
+    plugins.register_plugin(plugin, name)
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin registered with ``register_plugin``."""
+    from boostlora.contract import plugins
+
+    plugins.unregister_plugin(name)

@@ -18,8 +18,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import build_config, load_yaml, merge_settings, parse_override
-from .errors import BoostLoraError, ConfigError, Interrupted, RunDirError
+from boostlora.foundation.config import (
+    build_config,
+    load_yaml,
+    merge_settings,
+    parse_override,
+)
+from boostlora.foundation.errors import (
+    BoostLoraError,
+    ConfigError,
+    Interrupted,
+    RunDirError,
+)
 
 DEFAULT_PLUGIN = "math"
 
@@ -83,7 +93,7 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     overrides = dict(parse_override(item) for item in args.overrides)
     plugin = overrides.get("plugin") or args.plugin or file_settings.get("plugin") or DEFAULT_PLUGIN
     task_name = overrides.get("task") or args.task or file_settings.get("task")
-    from .plugins import find_task
+    from boostlora.contract.plugins import find_task
 
     task_cls = find_task(plugin, task_name)
     preset_name = args.preset or file_settings.pop("preset", None)
@@ -101,10 +111,10 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .loop import boost, resume
+    from boostlora.runs.lifecycle import boost, resume
 
     if args.list_settings:
-        from .listing import plugin_lines, run_settings
+        from boostlora.contract.listing import plugin_lines, run_settings
 
         print("\n".join(run_settings()))
         print("\ntask_options and objective_options of every installed plugin (boostlora plugins --verbose):")
@@ -128,7 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from .listing import plugin_lines
+    from boostlora.contract.listing import plugin_lines
 
     print("\n".join(plugin_lines(verbose=args.verbose)))
     return 0
@@ -137,7 +147,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
-    from .report import format_table, format_time_table, plot_report, read_report
+    from boostlora.runs.report import (
+        format_table,
+        format_time_table,
+        plot_report,
+        read_report,
+    )
 
     report = read_report(args.run_dir)
     if args.json:
@@ -160,11 +175,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    from .bench import METHODS, run_suite
+    from boostlora.bench.suite import run_suite
+    from boostlora.bench.units import METHODS
 
     command = "boostlora " + " ".join(sys.argv[1:])
     if args.suite == "speed":
-        from .speed import run_speed_suite
+        from boostlora.bench.speed import run_speed_suite
 
         if args.dry_run or args.methods:
             raise ConfigError("the speed suite has no methods and no dry run")
@@ -186,7 +202,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_lora
+    from boostlora.runs.export import export_lora
 
     out = export_lora(args.run_dir, args.out or args.run_dir / "lora")
     print(f"LoRA adapter written to {out} (load with peft.PeftModel.from_pretrained(base_model, '{out}'))")
@@ -212,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt as exc:
-        from .rundir import interrupted_message
+        from boostlora.runs.rundir import interrupted_message
 
         return report_error(Interrupted(interrupted_message(getattr(args, "run_dir_in_use", None))), exc, debug)
     except BoostLoraError as exc:

@@ -8,9 +8,9 @@ import tomllib
 import types
 from pathlib import Path
 
-from boostlora.config import build_config
-from boostlora.loop import boost
-from boostlora.plugins import register_plugin, unregister_plugin
+from boostlora.foundation.config import build_config
+from boostlora.runs.lifecycle import boost
+from boostlora.contract.plugins import register_plugin, unregister_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

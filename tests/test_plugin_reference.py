@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from boostlora import (ConfigError, GenerativeTask, Objective, ReferenceTask, RoundRecord, RunView, SupervisedTask,
-                       Task, hookspecs)
+from boostlora import ConfigError, GenerativeTask, Objective, ReferenceTask, RoundRecord, RunView, SupervisedTask, Task
+from boostlora.contract import hookspecs
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "plugins.md").read_text()
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from boostlora.config import merge_settings
-from boostlora.plugins import find_task
-from boostlora.splits import carve_validation
+from boostlora.foundation.config import merge_settings
+from boostlora.contract.plugins import find_task
+from boostlora.contract.splits import carve_validation
 
 BUILT_IN = [(plugin, preset) for plugin in ("math", "code", "protein") for preset in ("default", "bench-cpu")]
 
@@ -46,7 +46,7 @@ def test_train_validation_and_held_out_are_disjoint(plugin, preset, monkeypatch)
 
 
 def test_validation_is_the_same_for_every_method_of_a_seed_and_differs_across_seeds():
-    from boostlora.task import Splits
+    from boostlora.contract.values import Splits
 
     splits = Splits(train=list(range(100)), eval=[])
     assert carve_validation(splits, 0.2, 3).eval == carve_validation(splits, 0.2, 3).eval

@@ -1,5 +1,5 @@
-"""Weak-learner trainers. ``base`` holds the interface; ``builtin`` registers core's own objectives."""
+"""Weak-learner trainers: GRPO, SFT and cross-entropy. The interface is ``boostlora.Objective`` (``contract.objective``); ``builtin`` registers these through the ``boostlora`` entry-point group."""
 
-from .base import Objective, RoundContext, TrainResult
+from boostlora.contract.objective import Objective, RoundContext, TrainResult
 
 __all__ = ["Objective", "RoundContext", "TrainResult"]

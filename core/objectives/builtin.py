@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
+from boostlora.contract.hookspecs import hookimpl
 
 
 @hookimpl
 def boostlora_register_objectives(register) -> None:
-    from .cross_entropy import CrossEntropy
-    from .grpo import GRPO
-    from .sft import SFT
+    from boostlora.objectives.cross_entropy import CrossEntropy
+    from boostlora.objectives.grpo import GRPO
+    from boostlora.objectives.sft import SFT
 
     register(CrossEntropy)
     register(GRPO)

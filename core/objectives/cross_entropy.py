@@ -9,11 +9,11 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..contract import check_loss
-from ..options import option
-from ..task import SupervisedTask, Task
-from .base import RoundContext, require_capability
-from .minibatch import MinibatchObjective, MinibatchOptions
+from boostlora.contract.checks import check_loss
+from boostlora.contract.objective import RoundContext, require_capability
+from boostlora.contract.options import option
+from boostlora.contract.task import SupervisedTask, Task
+from boostlora.objectives.minibatch import MinibatchObjective, MinibatchOptions
 
 
 class CrossEntropy(MinibatchObjective):

@@ -31,15 +31,21 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
-from .. import distributed
-from ..contract import check_prompt
-from ..errors import ConfigError
-from ..generation import render_prompt
-from ..options import Options, option
-from ..task import GenerativeTask, Task
-from .base import Objective, RoundContext, TrainResult, require_capability, warmup_schedule
-from .grpo_timing import RoundClock, step_callback, timed_trainer
-from .screening import screen_examples
+from boostlora.contract.checks import check_prompt
+from boostlora.contract.objective import (
+    Objective,
+    RoundContext,
+    TrainResult,
+    require_capability,
+)
+from boostlora.contract.options import Options, option
+from boostlora.contract.task import GenerativeTask, Task
+from boostlora.foundation import distributed
+from boostlora.foundation.errors import ConfigError
+from boostlora.lm.generation import render_prompt
+from boostlora.objectives.grpo_timing import RoundClock, step_callback, timed_trainer
+from boostlora.objectives.schedule import warmup_schedule
+from boostlora.objectives.screening import screen_examples
 
 
 def completion_text(completion: Any) -> str:

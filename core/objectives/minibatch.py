@@ -16,10 +16,11 @@ from typing import Any, ClassVar, Literal
 import torch
 from tqdm.auto import tqdm
 
-from .. import distributed
-from ..errors import ConfigError
-from ..options import Options, option
-from .base import Objective, RoundContext, TrainResult, warmup_schedule
+from boostlora.contract.objective import Objective, RoundContext, TrainResult
+from boostlora.contract.options import Options, option
+from boostlora.foundation import distributed
+from boostlora.foundation.errors import ConfigError
+from boostlora.objectives.schedule import warmup_schedule
 
 
 @dataclass

@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from .. import distributed
-from ..generation import generate
+from boostlora.foundation import distributed
+from boostlora.lm.generation import generate
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..contract import check_prompt, check_text
-from ..generation import render_prompt
-from ..options import option
-from ..task import ReferenceTask, Task
-from .base import RoundContext, require_capability
-from .minibatch import MinibatchObjective, MinibatchOptions
+from boostlora.contract.checks import check_prompt, check_text
+from boostlora.contract.objective import RoundContext, require_capability
+from boostlora.contract.options import option
+from boostlora.contract.task import ReferenceTask, Task
+from boostlora.lm.generation import render_prompt
+from boostlora.objectives.minibatch import MinibatchObjective, MinibatchOptions
 
 
 def sft_batch(tokenizer: Any, prompts: Sequence[Any], references: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:

@@ -14,8 +14,7 @@ import torch
 from torch import nn
 
 from boostlora import ConfigError, DataError, Evaluation, Splits, Task, Verdict
-from boostlora.causal_lm import OFFLINE_DEFAULT, load_causal_lm
-from boostlora.generation import generate
+from boostlora.lm import OFFLINE_DEFAULT, generate, load_causal_lm
 
 from . import data
 from .checker import Checker, to_verdict
@@ -231,7 +230,7 @@ class CodeTask(Task):
 
     def sampled_pass_at_k(self, model: nn.Module, examples: Sequence[Problem]) -> dict[str, float]:
         """Unbiased pass@k: ``pass_k_samples`` sampled answers per problem, counted and fed to the estimator."""
-        from boostlora.generation import render_prompt
+        from boostlora.lm import render_prompt
 
         n = self.options["pass_k_samples"]
         device = next(model.parameters()).device

@@ -1,7 +1,7 @@
 """How a problem is put to the model: chat messages, with an optional system prompt and few-shot turns.
 
 Messages (not text) are the unit, so the model's own chat template is applied by whoever tokenizes
-(``boostlora.generation`` for evaluation, TRL for GRPO), and a model without a template gets plain
+(``boostlora.lm`` for evaluation, TRL for GRPO), and a model without a template gets plain
 ``role: content`` lines from the same messages.
 """
 

@@ -13,8 +13,7 @@ import torch
 from torch import nn
 
 from boostlora import ConfigError, DataError, Splits, Task, Verdict
-from boostlora.causal_lm import OFFLINE_DEFAULT, load_causal_lm
-from boostlora.generation import generate
+from boostlora.lm import OFFLINE_DEFAULT, generate, load_causal_lm
 
 from . import oracle
 from .data import MathExample, drop_overlap, load_examples

@@ -9,7 +9,7 @@ import torch
 
 from boostlora import ConfigError, GenerativeTask, Options, ReferenceTask
 from boostlora.cli import main
-from boostlora.plugins import find_task
+from boostlora.contract.plugins import find_task
 from boostlora_plugins.code.consent import ENV_VAR, OPTION
 from boostlora_plugins.code.options import CodeOptions
 from boostlora_plugins.code.task import CodeTask
@@ -101,8 +101,8 @@ def test_evaluate_checks_in_parallel_and_reports_limits(allowed, monkeypatch):
 
 @pytest.mark.parametrize("preset", sorted(CodeTask.presets))
 def test_presets_are_valid_settings(preset):
-    from boostlora.config import build_config, merge_settings
-    from boostlora.plugins import find_objective
+    from boostlora.foundation.config import build_config, merge_settings
+    from boostlora.contract.plugins import find_objective
 
     settings = CodeTask.presets[preset]
     config = build_config(merge_settings({"plugin": "code"}, settings, preset))

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from boostlora.bench import run_suite
-from boostlora.errors import ConfigError
+from boostlora.bench.suite import run_suite
+from boostlora.foundation.errors import ConfigError
 
 OVERRIDES = {"u": 4, "weight_tying": 0.0, "targets": ["out"], "max_rounds": 2, "show_progress": False,
              "objective_options": {"lr": 0.1, "steps": 20, "batch_size": 64}}
@@ -38,7 +38,7 @@ def test_every_method_reports_over_every_seed(suite):
 
 
 def test_regenerating_the_tables_keeps_the_hand_written_conclusion(suite, toy_plugin):
-    from boostlora.bench import BY_HAND_END, BY_HAND_START
+    from boostlora.bench.tables import BY_HAND_END, BY_HAND_START
 
     out, _ = suite
     results = out / "WITH-NOTE.md"
@@ -111,7 +111,7 @@ def test_each_method_gets_its_own_settings_and_command_line_overrides_win(toy_pl
 
 
 def test_a_bad_task_setting_stops_the_suite_before_anything_runs(toy_plugin, tmp_path, monkeypatch):
-    import boostlora.bench as bench
+    import boostlora.bench.suite as bench
 
     monkeypatch.setattr(bench, "run_entry", lambda *a, **k: pytest.fail("a run started"))
     with pytest.raises(ConfigError, match=r"toy/toy \(boost-rotate\): task 'toy' has no option\(s\) n_trian"):
@@ -127,7 +127,7 @@ def test_bad_seeds_or_extensions_are_refused(toy_plugin, tmp_path):
 
 
 def test_an_interrupted_suite_resumes_without_rerunning_finished_runs(toy_plugin, tmp_path, monkeypatch):
-    import boostlora.bench as bench
+    import boostlora.bench.units as bench
 
     calls = []
     real = bench.boosting_unit
@@ -151,7 +151,7 @@ def test_an_interrupted_suite_resumes_without_rerunning_finished_runs(toy_plugin
 
 def test_a_resumed_suite_asking_for_longer_extensions_runs_short_boosting_runs_again(toy_plugin, tmp_path, monkeypatch):
     """A 1x run saved earlier must not stand in for a 2x row: the row would be the 1x run under a 2x label."""
-    import boostlora.bench as bench
+    import boostlora.bench.units as bench
 
     calls = []
     real = bench.boosting_unit

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 from boostlora import BoostLoraError
-from boostlora.block_gain import MAX_GAIN_FACTOR, gain_factors, input_energy
-from boostlora.config import build_config
-from boostlora.loop import boost, resume
-from boostlora.subspace import Basis, SubspaceAllocator, truncated_svd
+from boostlora.method.block_gain import MAX_GAIN_FACTOR, gain_factors, input_energy
+from boostlora.foundation.config import build_config
+from boostlora.runs.lifecycle import boost, resume
+from boostlora.method.subspace import Basis, SubspaceAllocator, truncated_svd
 
 from .test_loop import StopAfter, settings
 
@@ -72,7 +72,7 @@ def test_gain_leaves_round_0_and_top_unchanged_and_records_its_factors(toy_plugi
 
 
 def test_a_resumed_gain_run_reuses_the_factors_it_measured(toy_plugin, tmp_path):
-    from boostlora.plugins import register_plugin, unregister_plugin
+    from boostlora.contract.plugins import register_plugin, unregister_plugin
 
     whole = boost(settings(block_scale="gain"), tmp_path / "whole")
     register_plugin(StopAfter(1), name="killer")

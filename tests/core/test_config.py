@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from boostlora.config import build_config, merge_settings, parse_override
-from boostlora.errors import ConfigError
+from boostlora.foundation.config import build_config, merge_settings, parse_override
+from boostlora.foundation.errors import ConfigError
 
 
 def test_overrides_parse_yaml_values_and_dotted_keys():

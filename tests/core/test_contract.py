@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from boostlora import ConfigError, Evaluation, Verdict, hookimpl
-from boostlora import plugins as plugin_manager
+from boostlora.contract import plugins as plugin_manager
 from boostlora.cli import main
-from boostlora.plugins import register_plugin, unregister_plugin
+from boostlora.contract.plugins import register_plugin, unregister_plugin
 
 from ..toy_plugin import ToyTask
 
@@ -209,7 +209,7 @@ def test_a_hook_that_returns_something_else_is_one_line(toy_plugin, tmp_path, ca
 def test_dataclass_predictions_are_json_holdable():
     from dataclasses import dataclass
 
-    from boostlora.contract import check_evaluation
+    from boostlora.contract.checks import check_evaluation
 
     @dataclass
     class Answer:

@@ -10,9 +10,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from boostlora.config import build_config
-from boostlora.evaluation import evaluate
-from boostlora.loop import boost
+from boostlora.foundation.config import build_config
+from boostlora.contract.evaluation import evaluate
+from boostlora.runs.lifecycle import boost
 
 SETTINGS = {"plugin": "toy", "task": "toy", "u": 4, "weight_tying": 0.0, "targets": ["hidden", "out"], "max_rounds": 2,
             "show_progress": False, "objective_options": {"lr": 0.1, "steps": 15, "batch_size": 64}}
@@ -29,7 +29,7 @@ def failure_set() -> list[int]:
 def worker(rank: int, world: int, init_file: str, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    from boostlora.plugins import register_plugin
+    from boostlora.contract.plugins import register_plugin
 
     from .. import toy_plugin
 
@@ -61,7 +61,7 @@ def test_two_processes_match_one(toy_plugin, tmp_path):
 def own_evaluate_worker(rank: int, world: int, init_file: str, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    from boostlora.plugins import register_plugin
+    from boostlora.contract.plugins import register_plugin
 
     from .. import toy_plugin
 

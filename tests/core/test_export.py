@@ -10,10 +10,10 @@ from peft import PeftModel
 from safetensors.torch import load_file
 
 from boostlora.cli import main
-from boostlora.config import build_config
-from boostlora.errors import BoostLoraError
-from boostlora.export import export_lora
-from boostlora.loop import boost
+from boostlora.foundation.config import build_config
+from boostlora.foundation.errors import BoostLoraError
+from boostlora.runs.export import export_lora
+from boostlora.runs.lifecycle import boost
 
 from ..toy_plugin import ToyNet, build_student
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import inspect
 
-from boostlora import hookimpl, hookspecs
-from boostlora.config import build_config
-from boostlora.loop import boost
-from boostlora.plugins import collect, register_plugin, unregister_plugin
+from boostlora import hookimpl
+from boostlora.contract import hookspecs
+from boostlora.foundation.config import build_config
+from boostlora.runs.lifecycle import boost
+from boostlora.contract.plugins import collect, register_plugin, unregister_plugin
 
 FAST = {"plugin": "toy", "task": "toy", "u": 4, "weight_tying": 0.0, "targets": ["out"], "max_rounds": 3,
         "show_progress": False, "objective_options": {"steps": 10}}

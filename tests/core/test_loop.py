@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from boostlora import BoostLoraError, hookimpl
-from boostlora.config import build_config
-from boostlora.loop import boost, resume
-from boostlora.plugins import register_plugin, unregister_plugin
+from boostlora.foundation.config import build_config
+from boostlora.runs.lifecycle import boost, resume
+from boostlora.contract.plugins import register_plugin, unregister_plugin
 
 FAST = {
     "plugin": "toy",
@@ -127,7 +127,7 @@ def test_a_zero_step_size_never_merges_a_harmful_round(toy_plugin):
 def test_round_0_is_the_same_whatever_max_rounds_is(toy_plugin, tmp_path):
     """The one-time SVD hands round 0 the same block however many rounds the run may take, so a longer run
     extends a shorter one instead of starting somewhere else."""
-    from boostlora.svd_cache import read
+    from boostlora.runs.svd_cache import read
 
     reports = {n: boost(settings(targets=["hidden"], max_rounds=n), tmp_path / str(n)) for n in (2, 8)}
     timing = {"seconds", "seconds_train", "seconds_eval_train", "seconds_merge", "seconds_by_phase", "seconds_train_by_phase"}

@@ -6,10 +6,10 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from boostlora.adapter import ADAPTER_NAME, attach_round_adapter, resolve_targets
-from boostlora.errors import ConfigError, MergeError
-from boostlora.merge import RankLedger, apply_core, merge_round, numerical_rank, replay_round
-from boostlora.subspace import SubspaceAllocator
+from boostlora.method.adapter import ADAPTER_NAME, attach_round_adapter, resolve_targets
+from boostlora.foundation.errors import ConfigError, MergeError
+from boostlora.method.merge import RankLedger, apply_core, merge_round, numerical_rank, replay_round
+from boostlora.method.subspace import SubspaceAllocator
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 R = 2

@@ -10,9 +10,9 @@ import torch
 
 from boostlora import BoostLoraError, hookimpl
 from boostlora.cli import main
-from boostlora.config import build_config
-from boostlora.loop import boost, resume
-from boostlora.plugins import register_plugin, unregister_plugin
+from boostlora.foundation.config import build_config
+from boostlora.runs.lifecycle import boost, resume
+from boostlora.contract.plugins import register_plugin, unregister_plugin
 
 from ..toy_plugin import CLASSES, ToyTask
 

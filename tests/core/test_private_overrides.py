@@ -12,7 +12,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from boostlora import BoostLoraError
-from boostlora import adapter
+from boostlora.method import adapter
 
 PYPROJECT = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
 

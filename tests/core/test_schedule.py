@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from boostlora.errors import ConfigError
-from boostlora.objectives.base import warmup_schedule
+from boostlora.foundation.errors import ConfigError
+from boostlora.objectives.schedule import warmup_schedule
 
 
 def rates(warmup: int, total: int, kind: str = "constant") -> list[float]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from boostlora import speed
-from boostlora.errors import ConfigError
+from boostlora.bench import speed
+from boostlora.foundation.errors import ConfigError
 
 NUMBERS = {
     "speed_core.py": {
@@ -65,7 +65,7 @@ def test_a_failing_script_is_named(tmp_path, monkeypatch):
 
 def test_speed_suite_outside_a_checkout_says_where_to_run_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(speed, "__file__", str(tmp_path / "boostlora" / "speed.py"))
+    monkeypatch.setattr(speed, "__file__", str(tmp_path / "boostlora" / "bench" / "speed.py"))
     with pytest.raises(ConfigError, match="run it from the repository root"):
         speed.scripts_dir()
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from boostlora.stats import binomial_se, mean_interval, outcome, paired_differences, paired_interval
+from boostlora.foundation.stats import binomial_se, mean_interval, outcome, paired_differences, paired_interval
 
 
 def test_t_interval_matches_the_textbook_numbers():

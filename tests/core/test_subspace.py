@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from boostlora import subspace
-from boostlora.errors import ConfigError
-from boostlora.subspace import SubspaceAllocator, truncated_svd
+from boostlora.method import subspace
+from boostlora.foundation.errors import ConfigError
+from boostlora.method.subspace import SubspaceAllocator, truncated_svd
 
 
 def decaying_matrix(out: int = 96, inp: int = 128, seed: int = 0) -> torch.Tensor:
@@ -48,7 +48,7 @@ def test_lowrank_that_misses_the_exact_blocks_falls_back_to_the_exact_svd(caplog
     assert subspace.triplet_residual(w, exact) < 1e-5
     U, S, V = torch.svd_lowrank(w, q=8, niter=0)  # what a randomized SVD without oversampling returns here
     assert subspace.triplet_residual(w, subspace.canonical_signs(U, S, V)) > subspace.LOWRANK_TOLERANCE
-    with caplog.at_level("WARNING", logger="boostlora.subspace"):
+    with caplog.at_level("WARNING", logger="boostlora.method.subspace"):
         checked = truncated_svd(w, 8, "lowrank")
     assert torch.equal(checked.U, exact.U) and torch.equal(checked.S, exact.S)
     assert "using the exact SVD" in caplog.text
@@ -111,7 +111,7 @@ def test_capacity_is_checked_before_any_svd(monkeypatch):
 
 
 def test_cache_is_reused_exactly_and_only_for_the_weights_it_came_from(tmp_path, monkeypatch):
-    from boostlora import svd_cache
+    from boostlora.runs import svd_cache
 
     model, names = model_with((24, 40), (16, 24)), ["m0", "m1"]
     cache = tmp_path / "svd.safetensors"

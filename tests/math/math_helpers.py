@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from boostlora import Splits, Task, Verdict
-from boostlora.generation import generate
+from boostlora.lm.generation import generate
 
 WORDS = ["a", "b", "c", "d", "1", "2", "3", "+", "=", "?", "what", "is", "the", "answer"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from boostlora.generation import generate, render_prompt, truncate_at_stop
+from boostlora.lm.generation import generate, render_prompt, truncate_at_stop
 from math_helpers import make_model, make_tokenizer
 
 PROMPTS = [

@@ -172,7 +172,7 @@ def test_kl_reference_adapter_is_dropped_and_the_round_adapter_stays_active(tmp_
     """With beta > 0 TRL may add a 'ref' adapter; only the round's own (named as the loop names it) may remain."""
     from peft import TinyLoraConfig, get_peft_model
 
-    from boostlora.adapter import ADAPTER_NAME
+    from boostlora.method.adapter import ADAPTER_NAME
 
     monkeypatch.chdir(tmp_path)
     tokenizer = make_tokenizer()

@@ -17,8 +17,8 @@ import torch
 import torch.multiprocessing as mp
 
 from boostlora import ConfigError, hookimpl
-from boostlora.config import build_config
-from boostlora.distributed import refuse_sharded_engines
+from boostlora.foundation.config import build_config
+from boostlora.foundation.distributed import refuse_sharded_engines
 from boostlora.objectives.grpo import GRPO
 
 import math_helpers
@@ -49,8 +49,8 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     import sys
 
-    from boostlora.loop import boost
-    from boostlora.plugins import register_plugin
+    from boostlora.runs.lifecycle import boost
+    from boostlora.contract.plugins import register_plugin
 
     register_plugin(sys.modules[__name__], name="count_a_plugin")
     report = boost(build_config(SETTINGS), Path(out) / "run")  # the loop joins the group from the environment

@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from boostlora import hookimpl
-from boostlora.config import build_config
-from boostlora.loop import boost
+from boostlora.foundation.config import build_config
+from boostlora.runs.lifecycle import boost
 from boostlora.objectives.grpo_timing import PARTS
-from boostlora.plugins import register_plugin, unregister_plugin
+from boostlora.contract.plugins import register_plugin, unregister_plugin
 
 import math_helpers
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from boostlora import ConfigError
-from boostlora.causal_lm import OFFLINE_DEFAULT, load_causal_lm
+from boostlora.lm.causal_lm import OFFLINE_DEFAULT, load_causal_lm
 from boostlora_plugins.math.task import MathTask
 from math_helpers import make_model, make_tokenizer
 
@@ -49,7 +49,7 @@ def test_unreachable_hub_model_names_the_offline_default(monkeypatch):
 
 
 def test_missing_gguf_package_is_a_clear_error(monkeypatch, tmp_path):
-    import boostlora.causal_lm as causal_lm
+    import boostlora.lm.causal_lm as causal_lm
 
     monkeypatch.setenv("BOOSTLORA_CACHE", str(tmp_path))
     monkeypatch.setattr(causal_lm.importlib.util, "find_spec", lambda name: None)
@@ -78,7 +78,7 @@ def test_packaged_gguf_loads_caches_and_answers(tmp_path, monkeypatch):
     assert sum(p.numel() for p in again.parameters()) == pytest.approx(134.5e6, rel=0.01)
     name, param = next(iter(model.state_dict().items()))
     assert torch.equal(param, again.state_dict()[name])
-    from boostlora.generation import generate
+    from boostlora.lm.generation import generate
 
     out = generate(again, tokenizer, ["What is 2 + 3? Answer with just the number."], max_new_tokens=8, show_progress=False)
     assert "5" in out[0]

@@ -62,7 +62,7 @@ def test_sft_refuses_bad_options():
 
 
 def test_plugin_registers_the_math_task():
-    from boostlora.plugins import find_task
+    from boostlora.contract.plugins import find_task
 
     assert find_task("math") is MathTask
 
@@ -75,8 +75,8 @@ def _args(**kw):
 @pytest.mark.parametrize("preset", ["default", "paper-gsm8k", "paper-math500"])
 def test_presets_make_valid_configs_and_tasks(preset):
     from boostlora.cli import resolve_settings
-    from boostlora.config import build_config
-    from boostlora.plugins import find_objective
+    from boostlora.foundation.config import build_config
+    from boostlora.contract.plugins import find_objective
 
     config = build_config(resolve_settings(_args(preset=preset)))
     task = MathTask(config.task_options)  # every task option of the preset is known and valid

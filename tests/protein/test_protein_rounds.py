@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from boostlora import hookimpl
-from boostlora.config import build_config, merge_settings
-from boostlora.loop import boost
+from boostlora.foundation.config import build_config, merge_settings
+from boostlora.runs.lifecycle import boost
 from boostlora_plugins.protein.model import load_encoder
 from boostlora_plugins.protein.task import ProteinTask
 
@@ -83,8 +83,8 @@ class _InterruptAfterFirstRound:
 
 def test_resume_restores_the_fitted_head_and_matches_an_uninterrupted_run(tmp_path):
     from boostlora import BoostLoraError
-    from boostlora.loop import resume
-    from boostlora.plugins import register_plugin, unregister_plugin
+    from boostlora.runs.lifecycle import resume
+    from boostlora.contract.plugins import register_plugin, unregister_plugin
 
     small = dict(max_rounds=2, step_sizes=None, replay_fraction=1.0, objective_options={"steps": 4, "batch_size": 8},
                  task_options={"synthetic_size": 80})

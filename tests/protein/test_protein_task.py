@@ -15,7 +15,7 @@ from boostlora_plugins.protein.task import ProteinTask
 
 
 def test_task_is_supervised_and_registered():
-    from boostlora.plugins import find_task
+    from boostlora.contract.plugins import find_task
 
     assert find_task("protein") is ProteinTask
     assert isinstance(ProteinTask(), SupervisedTask)
@@ -123,11 +123,11 @@ def test_synthetic_options_are_validated():
 
 @pytest.mark.parametrize("preset", ["default", "paper"])
 def test_presets_build_valid_configs(preset):
-    from boostlora.config import build_config, merge_settings
+    from boostlora.foundation.config import build_config, merge_settings
 
     config = build_config(merge_settings({"plugin": "protein"}, ProteinTask.presets[preset], preset))
     ProteinTask(config.task_options)  # task options known
-    from boostlora.plugins import find_objective
+    from boostlora.contract.plugins import find_objective
 
     find_objective(config.objective or ProteinTask.default_objective)(config.objective_options)
     assert config.model == ("tiny-random-esm2" if preset == "default" else "esm2_t33_650M_UR50D")

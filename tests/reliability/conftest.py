@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from boostlora import faults
+from boostlora.foundation import faults
 from boostlora.cli import main
 
 SETTINGS = [

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from boostlora.checkpoint import load_checkpoint
+from boostlora.runs.checkpoint import load_checkpoint
 
 from .conftest import cli, files, start_args
 
@@ -114,7 +114,7 @@ def test_foreign_svd_cache_is_never_used_by_a_fresh_start(reference, foreign_svd
 
 
 def test_a_recomputed_svd_that_differs_is_refused(damaged, monkeypatch):
-    from boostlora import svd_cache
+    from boostlora.runs import svd_cache
 
     exact = svd_cache.truncated_svd
     monkeypatch.setattr(svd_cache, "truncated_svd", lambda w, k, m: exact(w * (1 + 1e-6), k, m))  # another LAPACK

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from boostlora.checkpoint import load_checkpoint, write_failure
+from boostlora.runs.checkpoint import load_checkpoint, write_failure
 from boostlora.cli import main
 
 from .conftest import cli, files, fill, mount_tmpfs, reap, spawn, start_args, unmount, wait_for

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from boostlora.checkpoint import load_checkpoint
+from boostlora.runs.checkpoint import load_checkpoint
 
 from .conftest import cli, files, run_forked, start_args
 

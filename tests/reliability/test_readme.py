@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from boostlora import errors
-from boostlora.run_identity import RESUMABLE
+from boostlora.foundation import errors
+from boostlora.runs.run_identity import RESUMABLE
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

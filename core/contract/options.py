@@ -1,0 +1,99 @@
+"""Typed options for tasks and objectives: a dataclass with help text per field, checked like ``RunConfig``.
+
+A task or objective declares ``Options``, a subclass of ``boostlora.Options`` whose fields carry a default and
+a ``help`` text (``option(default, "help")``). ``task_options`` / ``objective_options`` from a preset, a YAML file
+or ``KEY=VALUE`` are then checked against the field types with the same rules as the run's own settings
+(``config._coerce``): an unknown key or a wrong type is one line naming the option. ``boostlora run
+--list-settings`` and ``boostlora plugins --verbose`` print every option with its default and help.
+
+An ``Options`` instance also reads as a mapping (``options["lr"]``), so code written against the older
+``default_options`` dictionaries keeps working.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from boostlora.foundation.config import _coerce
+from boostlora.foundation.errors import ConfigError
+
+
+def option(default: Any, help: str) -> Any:  # noqa: A002 - the word users read in listings
+    """A field with a default and a help text; mutable defaults (lists, dicts) are copied per instance."""
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass
+class Options(Mapping[str, Any]):
+    """Base class of typed options. Subclass it as a ``@dataclass`` with ``option(default, help)`` fields.
+
+    Override ``validate`` to refuse values the types allow but the task or objective cannot use.
+    """
+
+    def validate(self) -> None:
+        """Refuse impossible values by name (raise ``ConfigError``); types are already checked."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every option with its default value."""
+        return dict(cls())
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, Any, str]]:
+        """(name, default, help) of every option, in declaration order, for listings."""
+        defaults = cls.defaults()
+        return [(f.name, defaults[f.name], f.metadata.get("help", "")) for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def build(cls, values: Mapping[str, Any] | None, where: str, prefix: str) -> Options:
+        """An instance from ``values`` over the defaults; ``where`` names the owner (task 'math'), ``prefix`` the
+        setting (task_options) in messages."""
+        values = dict(values or {})
+        known = cls._names()
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"{where} has no option(s) {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})")
+        hints = typing.get_type_hints(cls)
+        checked = {key: _coerce(f"{prefix}.{key}", value, hints[key]) for key, value in values.items()}
+        instance = cls(**checked)
+        instance.validate()
+        return instance
+
+
+def describe_options(owner: type) -> list[tuple[str, Any, str]]:
+    """(name, default, help) of a task's or objective's options, typed or not (untyped options have no help)."""
+    typed = getattr(owner, "Options", None)
+    if typed is not None:
+        return typed.describe()
+    return [(name, default, "") for name, default in (getattr(owner, "default_options", {}) or {}).items()]
+
+
+def check_options_class(owner: str, options: Any) -> None:
+    """A task's or objective's ``Options`` must be its own ``@dataclass`` subclass of ``boostlora.Options``.
+
+    Without the decorator a subclass silently has no fields, and every option would be refused as unknown.
+    """
+    if not (isinstance(options, type) and issubclass(options, Options)):
+        raise ConfigError(f"{owner}.Options must be a subclass of boostlora.Options, got {options!r}")
+    if "__dataclass_fields__" not in vars(options):
+        raise ConfigError(f"{owner}.Options ({options.__name__}) is not a dataclass: decorate it with @dataclass")

@@ -1,0 +1,94 @@
+"""Export a run's cumulative update as a standard peft LoRA adapter, for multi-LoRA serving without merging.
+
+The boosted delta W_K - W0 of each module is exactly U_n C V_n^T (the ledger's core C on the first n singular
+directions), so it is a low-rank matrix with no approximation: we factor the small core, C = P diag(s) Q^T,
+keep its numerical rank rho, and write B = U_n P_rho diag(s_rho) (out x rho), A = (V_n Q_rho)^T (rho x in),
+with lora_alpha = rank so peft's scaling is 1. A rotate run exports rank r times its rounds merged with a nonzero step; a top run at most r.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from boostlora.contract.plugins import find_task
+from boostlora.foundation.config import build_config, load_yaml
+from boostlora.foundation.errors import BoostLoraError, RunDirError
+from boostlora.method.merge import RankLedger, numerical_rank
+from boostlora.method.subspace import Basis
+from boostlora.runs import checkpoint as ckpt
+from boostlora.runs import svd_cache
+
+
+def lora_factors(
+    cores_per_round: list[dict[str, torch.Tensor]], bases: dict[str, Basis], strategy: str, r: int
+) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], int]:
+    """Per target module (B, A) with B @ A = W_K - W0, padded to one shared rank, and that rank."""
+    ledger = RankLedger(strategy, r)
+    for k, cores in enumerate(cores_per_round):
+        ledger.add(k, cores)
+    factors = {}
+    for name, core in ledger.cores.items():
+        P, s, Qh = torch.linalg.svd(core)
+        rank = numerical_rank(s)
+        n = core.shape[0]
+        U, V = bases[name].U[:, :n].double(), bases[name].V[:, :n].double()
+        B = U @ P[:, :rank] * s[:rank]
+        A = (V @ Qh[:rank].mT).mT
+        factors[name] = (B.float(), A.float())
+    width = max(1, max(B.shape[1] for B, _ in factors.values()))
+    padded = {}
+    for name, (B, A) in factors.items():
+        pad = width - B.shape[1]
+        padded[name] = (torch.nn.functional.pad(B, (0, pad)), torch.nn.functional.pad(A, (0, 0, 0, pad)))
+    return padded, width
+
+
+def export_lora(run_dir: Path, out: Path) -> Path:
+    """Write ``adapter_config.json`` and ``adapter_model.safetensors`` for the run's base model into ``out``."""
+    from peft import LoraConfig, get_peft_model
+
+    run_dir = Path(run_dir)
+    state = ckpt.load_checkpoint(run_dir)
+    if state is None or not (run_dir / ckpt.SVD_CACHE).exists():
+        raise BoostLoraError(f"{run_dir} has no checkpoint and SVD cache: is it a boostlora run directory?")
+    if not state["cores"]:
+        raise BoostLoraError(f"{run_dir} has no merged rounds: there is nothing to export")
+    config = build_config(load_yaml(run_dir / ckpt.CONFIG))
+    task = find_task(config.plugin, config.task)(config.task_options)
+    extra = state.get("extra") or {}
+    if extra:
+        raise BoostLoraError(
+            f"task '{task.name}' changed tensors outside the target modules ({', '.join(sorted(extra)[:3])}); a LoRA "
+            f"adapter cannot carry them: serve {run_dir / ckpt.FINAL} instead"
+        )
+    bases, _ = svd_cache.read(run_dir / ckpt.SVD_CACHE)
+    recorded = state["report"].get("svd")
+    if recorded is None or svd_cache.record(bases, recorded["components"]) != recorded:
+        raise RunDirError(
+            f"{run_dir / ckpt.SVD_CACHE} does not hold the directions {run_dir / ckpt.CHECKPOINT}'s rounds were merged "
+            f"on: resume the run once (boostlora run --resume {run_dir}) to recompute and check it, then export"
+        )
+    factors, rank = lora_factors(state["cores"], bases, config.strategy, config.r)
+    model_name = config.model or task.default_model
+    base = task.load_model(model_name, torch.device("cpu"))
+    lora = LoraConfig(
+        r=rank,
+        lora_alpha=rank,
+        target_modules="^(" + "|".join(map(re.escape, factors)) + ")$",
+        lora_dropout=0.0,
+        init_lora_weights=False,
+    )
+    peft_model = get_peft_model(base, lora)
+    inner = peft_model.get_base_model()
+    with torch.no_grad():
+        for name, (B, A) in factors.items():
+            layer = inner.get_submodule(name)
+            layer.lora_A["default"].weight.copy_(A)
+            layer.lora_B["default"].weight.copy_(B)
+    peft_model.peft_config["default"].base_model_name_or_path = model_name
+    out = Path(out)
+    peft_model.save_pretrained(out, save_embedding_layers=False)
+    return out

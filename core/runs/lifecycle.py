@@ -1,0 +1,134 @@
+"""A run from start to finish: claim the directory, start, boost round after round, write ``final/``.
+
+``boost`` is what ``boostlora run`` calls and ``resume`` what ``--resume`` calls. The steps of starting are
+``runs.setup.start_run``; one round of the method is ``method.round.boosting_round``; what happens after each
+round is ``runs.recorder.after_round``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from boostlora.foundation import distributed
+from boostlora.foundation.config import (
+    RunConfig,
+    build_config,
+    load_yaml,
+    merge_settings,
+)
+from boostlora.foundation.errors import (
+    BoostLoraError,
+    ConfigError,
+    Interrupted,
+    RunDirError,
+)
+from boostlora.foundation.faults import fault_point
+from boostlora.method.round import boosting_round
+from boostlora.method.state import Run
+from boostlora.runs import checkpoint as ckpt
+from boostlora.runs.persistence import save
+from boostlora.runs.recorder import after_round, run_ended, run_started
+from boostlora.runs.run_identity import RESUMABLE
+from boostlora.runs.rundir import RunDirectory, interrupted_message
+from boostlora.runs.setup import start_run
+
+
+def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = False) -> dict[str, Any]:
+    """Run (or resume) BoostLoRA as ``config`` describes; return the report that is also written to ``run_dir``.
+
+    The run directory is claimed (checked, created, locked) before anything loads and released when the run
+    ends; a fresh start that fails before its first checkpoint leaves nothing behind (see ``rundir``).
+    """
+    distributed.refuse_sharded_engines()
+    distributed.init_from_env()
+    claim = claim_run_dir(run_dir, resume)
+    run = None
+    try:
+        fault_point("claimed")
+        run = start_run(config, run_dir, resume=resume)
+        run_started(run)
+        while not run.stopped:
+            result = boosting_round(run)
+            if result is not None:
+                after_round(run, result, save)
+        finish_run(run)
+    except KeyboardInterrupt:
+        if claim is not None:
+            claim.abandon()
+        raise Interrupted(interrupted_message(run_dir, run.rounds_done if run else None)) from None
+    except BaseException:
+        if claim is not None:
+            claim.abandon()
+        raise
+    finally:
+        if claim is not None:
+            claim.release()
+    return run.report
+
+
+def claim_run_dir(run_dir: Path | None, resume: bool) -> RunDirectory | None:
+    """Rank 0 claims the run directory; every rank stops together when it cannot."""
+    if run_dir is None:
+        return None
+    claim, failure = None, None
+    if distributed.is_main():
+        try:
+            claim = RunDirectory.claim(Path(run_dir), resume=resume)
+        except BoostLoraError as exc:
+            failure = exc
+    failure = distributed.broadcast(failure)
+    if failure is not None:
+        raise failure
+    return claim
+
+
+def resume(run_dir: Path, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from its last checkpoint, with the configuration it was started with.
+
+    ``changes`` may set only the settings in ``run_identity.RESUMABLE`` (raising ``max_rounds``, say); an edited
+    ``config.yaml`` that contradicts the checkpoint is refused by ``start_run``, naming the setting.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / ckpt.CONFIG).exists():
+        if (run_dir / ckpt.CHECKPOINT).exists():
+            raise RunDirError(f"{run_dir / ckpt.CONFIG} is missing beside {run_dir / ckpt.CHECKPOINT}: restore it to resume")
+        raise ConfigError(f"{run_dir} has no {ckpt.CONFIG}: nothing to resume")
+    settings = load_yaml(run_dir / ckpt.CONFIG)
+    fixed = sorted(key for key in changes or {} if key.partition(".")[0] not in RESUMABLE)
+    if fixed:
+        raise ConfigError(
+            f"--resume cannot change {', '.join(fixed)}: it continues a run as it was configured "
+            f"(it may change only {', '.join(RESUMABLE)})"
+        )
+    if changes:
+        settings = merge_settings(settings, changes, "the command line")
+    return boost(build_config(settings), run_dir, resume=True)
+
+
+def finish_run(run: Run) -> None:
+    """Final report, the merged model in its own format, and the run-end hook."""
+    rounds = run.report["rounds"]
+    run.report["final_eval_accuracy"] = rounds[-1]["eval_accuracy"] if rounds else run.report["base_eval_accuracy"]
+    adapters = rounds[-1]["cumulative_params"] if rounds else 0
+    run.report["total_trainable_params"] = adapters + run.report.get("fitted_params", 0)
+    save(run)
+    if run.run_dir is not None and distributed.is_main():
+        if run.config.save_final:
+            final = run.run_dir / ckpt.FINAL
+            staging = run.run_dir / (ckpt.FINAL + ".tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            try:
+                run.task.save_model(run.model, staging)
+                fault_point("final")
+            except BaseException as exc:  # the checkpoint is kept: a resume writes final/ again
+                shutil.rmtree(staging, ignore_errors=True)
+                failure = ckpt.write_failure(final, exc) if isinstance(exc, Exception) else None
+                if failure is None:
+                    raise
+                raise failure from exc
+            shutil.rmtree(final, ignore_errors=True)
+            staging.rename(final)
+    run.log(f"stopped: {run.report['stop_reason']}")
+    run_ended(run)
