@@ -80,10 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir", type=Path)
     export.add_argument("--as", dest="format", choices=["lora"], default="lora", help="export format")
     export.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/lora)")
+    export.add_argument("--round", type=int, metavar="K", dest="round_index",
+                        help="export the model after round K (default: the round the run kept, see `keep`)")
 
     report = commands.add_parser("report", parents=[common], help="print a run's per-round table and write its plot")
     report.add_argument("run_dir", type=Path)
     report.add_argument("--json", action="store_true", help="print report.json instead of the table")
+    report.add_argument("--examples", type=int, metavar="N", default=0,
+                        help="also show N held-out examples with the base and the kept model's answers, flips first")
     return parser
 
 
@@ -147,11 +151,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
+    from boostlora.runs.predictions import format_examples
     from boostlora.runs.report import (
         format_table,
         format_time_table,
         plot_report,
         read_report,
+        summary_lines,
     )
 
     report = read_report(args.run_dir)
@@ -159,7 +165,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     print(f"{report['plugin']}/{report['task']} on {report['model']}: strategy={report['strategy']} r={report['r']} u={report['u']}")
+    for line in summary_lines(report):
+        print(line)
     print(format_table(report))
+    if args.examples > 0:
+        print()
+        print(format_examples(args.run_dir, report, args.examples))
     times = format_time_table(report)
     if times:
         print()
@@ -204,8 +215,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from boostlora.runs.export import export_lora
 
-    out = export_lora(args.run_dir, args.out or args.run_dir / "lora")
-    print(f"LoRA adapter written to {out} (load with peft.PeftModel.from_pretrained(base_model, '{out}'))")
+    out, rounds = export_lora(args.run_dir, args.out or args.run_dir / "lora", args.round_index)
+    print(f"LoRA adapter of the model after round {rounds - 1} written to {out} "
+          f"(load with peft.PeftModel.from_pretrained(base_model, '{out}'))")
     return 0
 
 

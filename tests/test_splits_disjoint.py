@@ -10,7 +10,7 @@ import pytest
 
 from boostlora.foundation.config import merge_settings
 from boostlora.contract.plugins import find_task
-from boostlora.contract.splits import carve_validation
+from boostlora.contract.splits import carve_validation, evaluation_splits
 
 BUILT_IN = [(plugin, preset) for plugin in ("math", "code", "protein") for preset in ("default", "bench-cpu")]
 
@@ -52,3 +52,33 @@ def test_validation_is_the_same_for_every_method_of_a_seed_and_differs_across_se
     assert carve_validation(splits, 0.2, 3).eval == carve_validation(splits, 0.2, 3).eval
     assert carve_validation(splits, 0.2, 3).eval != carve_validation(splits, 0.2, 4).eval
     assert len(carve_validation(splits, 0.2, 3).eval) == 20
+
+
+@pytest.mark.parametrize("plugin,preset", BUILT_IN)
+def test_a_runs_three_splits_are_disjoint_and_generated_validation_leaves_train_and_test_alone(plugin, preset, monkeypatch):
+    """The splits a run uses (train, validation for decisions, the reported split) share no problem, in both modes;
+    a task that generates its own validation split keeps exactly the train and held-out items it had without it."""
+    monkeypatch.setenv("BOOSTLORA_ALLOW_CODE_EXEC", "1")
+    cls = find_task(plugin, None)
+    if preset not in cls.presets:
+        pytest.skip(f"{plugin} has no {preset} preset")
+    options = dict(merge_settings({}, dict(cls.presets[preset]), preset).get("task_options", {}))
+    if plugin == "code":
+        options["allow_code_execution"] = True
+    task = cls(options)
+    for seed in (0, 1, 2):
+        given = task.load_splits(seed)
+        for evaluate_on in ("held-out", "validation"):
+            splits = evaluation_splits(given, evaluate_on, 0.25, seed)
+            train = {content(task, x) for x in splits.train}
+            validation = {content(task, x) for x in splits.validation}
+            reported = {content(task, x) for x in splits.eval}
+            assert train and validation and reported
+            assert not train & validation and not train & reported and not validation & reported, (plugin, evaluate_on, seed)
+        if plugin in ("math", "protein"):  # generated data: a validation split of their own, of a useful size
+            assert given.validation is not None and len(given.validation) >= 200, (plugin, seed)
+            without = cls({**options, ("validation_size" if plugin == "math" else "synthetic_validation_size"): 0})
+            plain = without.load_splits(seed)
+            assert plain.validation is None
+            assert [content(task, x) for x in plain.train] == [content(task, x) for x in given.train]
+            assert [content(task, x) for x in plain.eval] == [content(task, x) for x in given.eval]

@@ -40,7 +40,7 @@ class ToyTask(Task):
     default_model = "toy-net"
     default_targets = ("hidden", "out")
     default_objective = "cross_entropy"
-    default_options = {"n_train": 512, "n_eval": 256, "teacher_rank": 6, "strength": 2.5, "model_seed": 0}
+    default_options = {"n_train": 512, "n_eval": 256, "n_validation": 256, "teacher_rank": 6, "strength": 2.5, "model_seed": 0}
     presets = {"default": {"max_rounds": 3}, "long": {"max_rounds": 5}}
     baseline_settings = {"default": {"full-ft": {"objective_options": {"lr": 0.01}}}}
     reference_results = {"default": {"boost-rotate": 0.75}}
@@ -61,14 +61,18 @@ class ToyTask(Task):
 
     def load_splits(self, seed: int) -> Splits:
         g = torch.Generator().manual_seed(seed)
-        n_train, n_eval = self.options["n_train"], self.options["n_eval"]
+        n_train, n_eval, n_validation = self.options["n_train"], self.options["n_eval"], self.options["n_validation"]
         x = torch.randn(n_train + n_eval, DIM, generator=g)
+        x_validation = torch.randn(n_validation, DIM, generator=g)  # drawn after: train and eval stay as they were
+        examples = self.label(x)
+        validation = self.label(x_validation) if n_validation else None  # 0: the run carves validation from train
+        return Splits(train=examples[:n_train], eval=examples[n_train:], validation=validation)
+
+    def label(self, x: torch.Tensor) -> list:
         student = build_student(self.options["model_seed"])
         with torch.no_grad():
-            h = student.hidden(x)
-            labels = (h @ self.teacher_weight().T + student.out.bias).argmax(-1)
-        examples = [(x[i], int(labels[i])) for i in range(len(x))]
-        return Splits(train=examples[:n_train], eval=examples[n_train:])
+            labels = (student.hidden(x) @ self.teacher_weight().T + student.out.bias).argmax(-1)
+        return [(x[i], int(labels[i])) for i in range(len(x))]
 
     def predict(self, model: nn.Module, examples: Sequence) -> list[int]:
         x = torch.stack([ex[0] for ex in examples])

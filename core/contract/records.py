@@ -29,7 +29,8 @@ class RoundRecord:
     seconds_eval_train: float = 0.0  # judging the whole train split (the failure set)
     seconds_merge: float = 0.0
     # where the round's seconds went, phase by phase, in the order they ran: eval_train, attach, train,
-    # line_search, merge, eval_heldout, record (cross-rank check and ranks); the parts sum to ``seconds``
+    # line_search, merge, eval_validation, eval_heldout, record (cross-rank check and ranks); the parts sum to
+    # ``seconds``
     seconds_by_phase: dict[str, float] = field(default_factory=dict)
     # the objective's own split of ``seconds_train`` (grpo: setup, trainer_start, generation, reward, scoring_logprobs,
     # loss_backward, optimizer, other); empty for objectives that do not split their time
@@ -37,6 +38,10 @@ class RoundRecord:
     # item-level verdicts on the evaluation split (1 correct, 0 not, in the split's order): paired comparisons
     # between methods (same seed, same items) are recomputed from these without rerunning anything
     eval_verdicts: list[int] = field(default_factory=list)
+    validation_accuracy: float | None = None  # on the validation split, after the merge: what decisions read
+    validation_metrics: dict[str, float] = field(default_factory=dict)
+    validation_verdicts: list[int] = field(default_factory=list)
+    no_signal: bool = False  # the round could not learn: every GRPO group had one reward, or the update is zero
     weights_sha256: str | None = None  # multi-process runs: digest of the merged target weights, equal on every rank
 
     def to_dict(self) -> dict[str, Any]:

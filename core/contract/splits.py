@@ -1,4 +1,8 @@
-"""Which split a run measures itself on: the task's held-out split, or a validation split carved from train.
+"""A run's three splits: train, validation for its decisions, and the split it reports.
+
+Every decision a run makes (patience, which round's model it keeps) reads the validation split: the task's own
+when it supplies one, else a seeded ``validation_fraction`` of train. The reported split (the task's held-out
+split) is never read by a decision.
 
 Settings (learning rates, step sizes, block scaling, rounds x steps) must be chosen without touching the split
 that is reported. ``evaluate_on: validation`` makes any task, built-in or third-party, do that without code of
@@ -21,7 +25,7 @@ from boostlora.foundation.errors import DataError
 EvaluateOn = Literal["held-out", "validation"]
 
 
-def carve_validation(splits: Splits, fraction: float, seed: int) -> Splits:
+def carve_validation(splits: Splits, fraction: float, seed: int, stream: str = "validation") -> Splits:
     """Train without a seeded ``fraction`` of it, and that fraction as the evaluation split.
 
     Copies of one example (equal ``repr``: generators repeat small problems) go to the same side, so validation
@@ -33,7 +37,7 @@ def carve_validation(splits: Splits, fraction: float, seed: int) -> Splits:
     for i, example in enumerate(train):
         groups.setdefault(repr(example), []).append(i)
     keys = list(groups)
-    random.Random(f"validation:{seed}").shuffle(keys)
+    random.Random(f"{stream}:{seed}").shuffle(keys)
     target = round(fraction * len(train))
     held: set[int] = set()
     for key in keys:
@@ -52,18 +56,32 @@ def carve_validation(splits: Splits, fraction: float, seed: int) -> Splits:
 
 
 def evaluation_splits(splits: Splits, evaluate_on: EvaluateOn, fraction: float, seed: int) -> Splits:
-    """The splits a run uses: as the task made them, or with validation carved from train."""
-    if evaluate_on == "held-out":
-        return splits
-    return carve_validation(splits, fraction, seed)
+    """The splits a run uses: train, a validation split for its decisions, and the split it reports.
+
+    The reported split is the task's held-out split, or (``evaluate_on: validation``) a carve of train. The
+    validation split is the task's own when it has one, else a second seeded carve of what is left of train,
+    from a seed stream of its own, so the reported split is never read by a decision.
+    """
+    if evaluate_on == "validation":
+        carved = carve_validation(Splits(splits.train, splits.eval), fraction, seed)
+        splits = Splits(carved.train, carved.eval, splits.validation)
+    if splits.validation is None:
+        rest = carve_validation(Splits(splits.train, splits.eval), fraction, seed, stream="decisions")
+        splits = Splits(rest.train, splits.eval, rest.eval)
+    return splits
 
 
 def run_splits(task: Task, config: RunConfig) -> Splits:
     """The splits a run trains and measures on, refused when either is empty or the task's own check fails."""
-    splits = evaluation_splits(task.load_splits(config.seed), config.evaluate_on, config.validation_fraction, config.seed)
-    if len(splits.train) == 0:
+    given = task.load_splits(config.seed)
+    if len(given.train) == 0:
         raise DataError(f"task '{task.name}' produced an empty training split: nothing to boost on")
-    if len(splits.eval) == 0:
+    if len(given.eval) == 0:
         raise DataError(f"task '{task.name}' produced an empty held-out split: nothing to measure progress on")
-    task.check_splits(splits)
+    if given.validation is not None and len(given.validation) == 0:
+        raise DataError(f"task '{task.name}' produced an empty validation split: nothing to choose a round on")
+    task.check_splits(given)  # what the task gave, so its message counts what the user supplied
+    splits = evaluation_splits(given, config.evaluate_on, config.validation_fraction, config.seed)
+    if len(splits.train) != len(given.train):
+        task.check_splits(splits)  # and what is left to train on after a carve
     return splits

@@ -30,10 +30,18 @@ class Verdict:
 
 @dataclass
 class Splits:
-    """Examples a task trains and evaluates on. Examples are whatever the task likes; the loop only indexes them."""
+    """Examples a task trains and evaluates on. Examples are whatever the task likes; the loop only indexes them.
+
+    Three roles: ``train`` (each round learns from its failures), ``validation`` (every decision a run makes:
+    patience, which round's model is kept) and ``eval``, the held-out test split, which is only reported and never
+    read by a decision. A task that generates its data should return a ``validation`` split of its own, of a size
+    that can tell rounds apart, drawn from a seed stream of its own; when it returns None, the run carves a seeded
+    ``validation_fraction`` of ``train`` instead.
+    """
 
     train: Sequence[Any]
     eval: Sequence[Any]
+    validation: Sequence[Any] | None = None
 
 
 @dataclass

@@ -26,9 +26,11 @@ class RunView:
     task: Task
     run_dir: Path | None
     base_eval_accuracy: float | None
-    best_eval_accuracy: float
+    best_eval_accuracy: float  # the best held-out accuracy so far (reported only: no decision reads it)
     rounds: tuple[RoundRecord, ...]
     stop_reason: str | None
+    best_validation_accuracy: float = float("-inf")  # what patience and ``keep: best`` read
+    best_round: int | None = None  # the round with ``best_validation_accuracy``; None: the base model
 
     @property
     def rounds_done(self) -> int:

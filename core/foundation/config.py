@@ -59,7 +59,12 @@ class RunConfig:
     )
     max_rounds: int = field(default=4, metadata={"help": "boosting rounds at most"})
     patience: int | None = field(
-        default=None, metadata={"help": "stop when held-out accuracy has not improved for this many rounds"}
+        default=None, metadata={"help": "stop when validation accuracy has not improved for this many rounds"}
+    )
+    keep: Literal["best", "last"] = field(
+        default="best",
+        metadata={"help": "which model final/ and the export hold: best, the round with the highest validation "
+                  "accuracy (ties go to the earlier, smaller update; the base model when no round beat it); last"},
     )
     train_on: Literal["failures", "all"] = field(
         default="failures",
@@ -92,7 +97,9 @@ class RunConfig:
                   "without touching the held-out split"},
     )
     validation_fraction: float = field(
-        default=0.25, metadata={"help": "share of the train split carved out when evaluate_on=validation"}
+        default=0.25,
+        metadata={"help": "share of the train split carved out (seeded) as the validation split when the task has "
+                  "none, and as the measured split when evaluate_on=validation"}
     )
     seed: int = field(default=0, metadata={"help": "seed for data, projections and training"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})

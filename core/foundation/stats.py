@@ -6,6 +6,10 @@ the per-seed paired difference removes the split's difficulty from the compariso
 over those paired differences (n - 1 degrees of freedom), which is exact for normal seed-to-seed noise and
 conservative next to an item-level bootstrap that ignores training randomness. scipy gives the t quantile;
 the rest is arithmetic that a reader can check by hand.
+
+Within one run the unit is the item: ``wilson_interval`` for one accuracy and ``paired_comparison`` for two models
+judged on the same items (a run's base model against the round it kept). These describe the evaluation's noise
+only, not the seed-to-seed noise of training.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
+
+import torch
 
 from boostlora.foundation.errors import ConfigError
 
@@ -85,3 +92,67 @@ def outcome(interval: Interval) -> str:
 def binomial_se(accuracy: float, n: int) -> float:
     """Standard error of one accuracy measured on ``n`` independent items: the evaluation's own noise."""
     return math.sqrt(max(accuracy * (1 - accuracy), 0.0) / n) if n else float("nan")
+
+
+def wilson_interval(correct: int, n: int, level: float = LEVEL) -> Interval:
+    """An accuracy ``correct / n`` with its Wilson score interval (Wilson 1927): the usual binomial interval that
+    stays inside [0, 1] and behaves near 0 and 1, where the Wald interval ``p +- z * se`` does not."""
+    if n == 0:
+        return Interval(float("nan"), None, None, 0)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), n)
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Two models judged on the same items: how many items each got right that the other did not, the difference
+    in accuracy with its paired-bootstrap interval, and the exact McNemar test of "no difference"."""
+
+    n: int
+    gained: int  # wrong before, right after
+    lost: int  # right before, wrong after
+    difference: Interval  # accuracy after minus before, with a paired bootstrap interval over items
+    mcnemar_p: float  # exact two-sided McNemar p-value (a binomial test on the discordant items)
+
+    def describe(self) -> str:
+        d = self.difference
+        interval = f"[{d.low:+.3f}, {d.high:+.3f}]" if d.low is not None else "(no interval)"
+        return (f"{d.mean:+.3f} {interval} over {self.n} items (+{self.gained} gained, -{self.lost} lost; "
+                f"exact McNemar p={self.mcnemar_p:.3g})")
+
+
+def mcnemar_exact_p(gained: int, lost: int) -> float:
+    """Exact two-sided McNemar p-value: under "no difference" each discordant item is a fair coin, so the smaller
+    count is Binomial(gained + lost, 1/2); the p-value doubles its lower tail (capped at 1)."""
+    discordant = gained + lost
+    if discordant == 0:
+        return 1.0
+    tail = sum(math.comb(discordant, i) for i in range(min(gained, lost) + 1)) / 2**discordant
+    return min(1.0, 2 * tail)
+
+
+def paired_comparison(before: Sequence[int], after: Sequence[int], level: float = LEVEL,
+                      resamples: int = 10_000, seed: int = 0) -> PairedComparison:
+    """Compare two 0/1 verdict lists over the same items (``after - before``).
+
+    The interval is a percentile bootstrap over items, resampling each item's pair of verdicts together (a fixed
+    seed, so a report always prints the same numbers); it needs no assumption about how the difference is
+    distributed, which matters when few items changed.
+    """
+    if len(before) != len(after):
+        raise ValueError(f"paired verdicts differ in length: {len(before)} and {len(after)}")
+    n = len(before)
+    gained = sum(1 for b, a in zip(before, after) if a and not b)
+    lost = sum(1 for b, a in zip(before, after) if b and not a)
+    if n == 0:
+        return PairedComparison(0, 0, 0, Interval(float("nan"), None, None, 0), 1.0)
+    differences = torch.tensor([float(a) - float(b) for b, a in zip(before, after)], dtype=torch.float64)
+    generator = torch.Generator().manual_seed(seed)
+    draws = torch.randint(0, n, (resamples, n), generator=generator)
+    means = differences[draws].mean(dim=1)
+    low, high = torch.quantile(means, torch.tensor([0.5 - level / 2, 0.5 + level / 2], dtype=torch.float64)).tolist()
+    interval = Interval(float(differences.mean()), low, high, n)
+    return PairedComparison(n, gained, lost, interval, mcnemar_exact_p(gained, lost))

@@ -6,7 +6,7 @@
               attach a fresh zero-initialised TinyLoRA adapter on block k of the singular directions
               train it on F_k with the task's objective (then, optionally, a line search over its scale)
               merge it into the weights in fp32, check the merge, unload the adapter
-              evaluate the held-out split
+              evaluate the validation split (for the run's decisions) and the held-out split (reported)
 
 Everything domain-specific comes from the task plugin; ``boosting_round`` is the method alone. Starting a run
 is ``runs.setup``, driving rounds until a stop is ``runs.lifecycle``, and what a run does about each round
@@ -75,10 +75,12 @@ def boosting_round(run: Run) -> RoundResult | None:
         merged = merge_round(adapter, run.allocator, config.merge_tolerance, seed)
     run.model = merged.model
 
+    with phases("eval_validation"):
+        validation = evaluate(task, run.model, run.splits.validation)
     with phases("eval_heldout"):
         held_out = evaluate(task, run.model, run.splits.eval)
     return RoundResult(
-        round=k, train_eval=train_eval, held_out=held_out, n_trained_on=len(examples),
+        round=k, train_eval=train_eval, held_out=held_out, validation=validation, n_trained_on=len(examples),
         trainable_params=adapter.trainable_count, trained=trained, step_size=step, cores=merged.cores,
         merge_gap=merged.max_relative_gap, phases=phases,
     )

@@ -43,8 +43,10 @@ class Run:
     report: dict[str, Any]
     ledger: RankLedger
     round_cores: list[dict[str, torch.Tensor]] = field(default_factory=list)
-    best_eval: float = float("-inf")
-    rounds_since_best: int = 0
+    best_eval: float = float("-inf")  # best reported (held-out) accuracy so far: shown to hooks, never decides
+    best_validation: float = float("-inf")  # best validation accuracy so far: patience and ``keep: best`` read it
+    best_round: int | None = None  # the round that reached ``best_validation``; None is the base model
+    rounds_since_best: int = 0  # rounds since ``best_validation`` last improved
 
     @property
     def rounds_done(self) -> int:
@@ -92,7 +94,8 @@ class RoundResult:
 
     round: int
     train_eval: Evaluation  # the whole train split, before the round: its failures are F_k
-    held_out: Evaluation  # the held-out split, after the merge
+    held_out: Evaluation  # the held-out split, after the merge (reported only)
+    validation: Evaluation  # the validation split, after the merge (what decisions read)
     n_trained_on: int  # failures plus replayed examples
     trainable_params: int
     trained: TrainResult

@@ -31,6 +31,7 @@ REPORT = "report.json"
 CONFIG = "config.yaml"
 SVD_CACHE = "svd.safetensors"
 FINAL = "final"
+PREDICTIONS = "predictions"  # each evaluation's predictions and verdicts, compressed (runs/predictions.py)
 #: Checkpoint layout version: 2 added the settings, SVD and content digests.
 VERSION = 2
 #: Suffix of every temporary file a write creates beside its target (``.NAME.RANDOM.tmp``).

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from boostlora.contract.plugins import find_task
 from boostlora.foundation.config import build_config, load_yaml
-from boostlora.foundation.errors import BoostLoraError, RunDirError
+from boostlora.foundation.errors import BoostLoraError, ConfigError, RunDirError
 from boostlora.method.merge import RankLedger, numerical_rank
 from boostlora.method.subspace import Basis
 from boostlora.runs import checkpoint as ckpt
@@ -46,8 +47,12 @@ def lora_factors(
     return padded, width
 
 
-def export_lora(run_dir: Path, out: Path) -> Path:
-    """Write ``adapter_config.json`` and ``adapter_model.safetensors`` for the run's base model into ``out``."""
+def export_lora(run_dir: Path, out: Path, round_index: int | None = None) -> tuple[Path, int]:
+    """Write ``adapter_config.json`` and ``adapter_model.safetensors`` for the run's base model into ``out``.
+
+    The adapter holds the update after round ``round_index`` (rounds 0..K), by default the round the run kept
+    (``keep``: the best on validation, or the last); returns ``out`` and the number of rounds it holds.
+    """
     from peft import LoraConfig, get_peft_model
 
     run_dir = Path(run_dir)
@@ -56,6 +61,7 @@ def export_lora(run_dir: Path, out: Path) -> Path:
         raise BoostLoraError(f"{run_dir} has no checkpoint and SVD cache: is it a boostlora run directory?")
     if not state["cores"]:
         raise BoostLoraError(f"{run_dir} has no merged rounds: there is nothing to export")
+    rounds = rounds_to_export(state, round_index, run_dir)
     config = build_config(load_yaml(run_dir / ckpt.CONFIG))
     task = find_task(config.plugin, config.task)(config.task_options)
     extra = state.get("extra") or {}
@@ -71,7 +77,7 @@ def export_lora(run_dir: Path, out: Path) -> Path:
             f"{run_dir / ckpt.SVD_CACHE} does not hold the directions {run_dir / ckpt.CHECKPOINT}'s rounds were merged "
             f"on: resume the run once (boostlora run --resume {run_dir}) to recompute and check it, then export"
         )
-    factors, rank = lora_factors(state["cores"], bases, config.strategy, config.r)
+    factors, rank = lora_factors(state["cores"][:rounds], bases, config.strategy, config.r)
     model_name = config.model or task.default_model
     base = task.load_model(model_name, torch.device("cpu"))
     lora = LoraConfig(
@@ -91,4 +97,22 @@ def export_lora(run_dir: Path, out: Path) -> Path:
     peft_model.peft_config["default"].base_model_name_or_path = model_name
     out = Path(out)
     peft_model.save_pretrained(out, save_embedding_layers=False)
-    return out
+    return out, rounds
+
+
+def rounds_to_export(state: dict[str, Any], round_index: int | None, run_dir: Path) -> int:
+    """How many merged rounds the adapter holds: up to ``round_index``, or up to the round the run kept."""
+    merged = len(state["cores"])
+    if round_index is None:
+        report = state["report"]
+        if "kept_round" not in report:  # an unfinished run (or one from before ``keep``): everything merged so far
+            return merged
+        if report["kept_round"] is None:
+            raise BoostLoraError(
+                f"{run_dir} kept the base model (no round beat it on validation): there is no update to export; "
+                f"choose one with --round K (0..{merged - 1})"
+            )
+        return report["kept_round"] + 1
+    if not 0 <= round_index < merged:
+        raise ConfigError(f"--round {round_index} is not a merged round of {run_dir} (it has rounds 0..{merged - 1})")
+    return round_index + 1

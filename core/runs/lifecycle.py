@@ -28,8 +28,9 @@ from boostlora.foundation.faults import fault_point
 from boostlora.method.round import boosting_round
 from boostlora.method.state import Run
 from boostlora.runs import checkpoint as ckpt
-from boostlora.runs.persistence import save
+from boostlora.runs.persistence import rebuild_model, save
 from boostlora.runs.recorder import after_round, run_ended, run_started
+from boostlora.runs.report import summary_lines
 from boostlora.runs.run_identity import RESUMABLE
 from boostlora.runs.rundir import RunDirectory, interrupted_message
 from boostlora.runs.setup import start_run
@@ -108,19 +109,28 @@ def resume(run_dir: Path, changes: dict[str, Any] | None = None) -> dict[str, An
 
 
 def finish_run(run: Run) -> None:
-    """Final report, the merged model in its own format, and the run-end hook."""
+    """Final report, the kept model (``keep``) in the task's own format, and the run-end hook."""
+    kept = kept_round(run)
     rounds = run.report["rounds"]
-    run.report["final_eval_accuracy"] = rounds[-1]["eval_accuracy"] if rounds else run.report["base_eval_accuracy"]
-    adapters = rounds[-1]["cumulative_params"] if rounds else 0
+    run.report["kept_round"] = kept
+    run.report["kept_reason"] = kept_reason(run, kept)
+    record = rounds[kept] if kept is not None else None
+    run.report["final_eval_accuracy"] = record["eval_accuracy"] if record else run.report["base_eval_accuracy"]
+    run.report["final_validation_accuracy"] = (
+        record.get("validation_accuracy") if record else run.report.get("base_validation_accuracy")
+    )
+    adapters = record["cumulative_params"] if record else 0
     run.report["total_trainable_params"] = adapters + run.report.get("fitted_params", 0)
     save(run)
     if run.run_dir is not None and distributed.is_main():
         if run.config.save_final:
+            holds_kept = kept == (len(rounds) - 1 if rounds else None)  # the live model is the kept one
+            model = run.model if holds_kept else rebuild_model(run, 0 if kept is None else kept + 1)
             final = run.run_dir / ckpt.FINAL
             staging = run.run_dir / (ckpt.FINAL + ".tmp")
             shutil.rmtree(staging, ignore_errors=True)
             try:
-                run.task.save_model(run.model, staging)
+                run.task.save_model(model, staging)
                 fault_point("final")
             except BaseException as exc:  # the checkpoint is kept: a resume writes final/ again
                 shutil.rmtree(staging, ignore_errors=True)
@@ -131,4 +141,29 @@ def finish_run(run: Run) -> None:
             shutil.rmtree(final, ignore_errors=True)
             staging.rename(final)
     run.log(f"stopped: {run.report['stop_reason']}")
+    for line in summary_lines(run.report):
+        run.log(line)
     run_ended(run)
+
+
+def kept_round(run: Run) -> int | None:
+    """The round whose model the run hands over (None: the base model): the best on validation, or the last."""
+    if not run.report["rounds"]:
+        return None
+    if run.config.keep == "last":
+        return run.report["rounds"][-1]["round"]
+    return run.best_round
+
+
+def kept_reason(run: Run, kept: int | None) -> str:
+    """One line for the report: which model final/ holds and why."""
+    done = len(run.report["rounds"])
+    if run.config.keep == "last":
+        return f"the last round (keep=last), round {kept}" if kept is not None else "the base model (no round merged)"
+    if kept is None:
+        if not done:
+            return "the base model (no round merged)"
+        return (f"the base model: no round of {done} beat its validation accuracy "
+                f"{run.report.get('base_validation_accuracy', float('nan')):.3f} (keep=best)")
+    return (f"round {kept} of {done}: the best validation accuracy, {run.best_validation:.3f} "
+            f"(keep=best; ties go to the earlier round)")

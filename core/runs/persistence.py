@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+from torch import nn
+
 from boostlora.foundation import distributed
 from boostlora.foundation.errors import BoostLoraError
 from boostlora.foundation.faults import fault_point
@@ -27,6 +30,8 @@ def save(run: Run) -> None:
         "extra": {k: v.detach().cpu() for k, v in run.task.extra_state(run.model).items()},
         "best_eval": run.best_eval,
         "rounds_since_best": run.rounds_since_best,
+        "best_validation": run.best_validation,
+        "best_round": run.best_round,
         "block_gains": run.allocator.gains,
     }
     ckpt.save_checkpoint(run.run_dir, state)
@@ -54,5 +59,34 @@ def restore(run: Run, state: dict[str, Any]) -> None:
     run.report = state["report"]
     run.best_eval = state["best_eval"]
     run.rounds_since_best = state["rounds_since_best"]
+    run.best_validation = state.get("best_validation", float("-inf"))
+    run.best_round = state.get("best_round")
     if (run.report.get("stop_reason") or "").startswith("max_rounds") and run.rounds_done < run.config.max_rounds:
         run.report["stop_reason"] = None
+
+
+def rebuild_model(run: Run, rounds: int) -> nn.Module:
+    """The model after the first ``rounds`` merged rounds, rebuilt exactly as ``--resume`` rebuilds a run: the task's
+    model loaded afresh, its fitted state restored, and those rounds' cores replayed in order.
+
+    ``keep: best`` writes this model when the best round on validation is not the last. A task whose
+    ``load_model`` does not load the same weights every time (resume relies on that too) is refused, because the
+    rebuilt model would not be the model the run measured.
+    """
+    torch.manual_seed(run.config.seed)  # as when the run started, for tasks that initialise weights at random
+    model = run.task.load_model(run.report["model"], run.device)
+    model.requires_grad_(False)
+    extra = {k: v.detach() for k, v in run.task.extra_state(run.model).items()}
+    if extra:
+        model.load_state_dict(extra, strict=False)
+    for k, cores in enumerate(run.round_cores[:rounds]):
+        replay_round(model, run.allocator, k, cores)
+    adapted = {f"{name}.weight" for name in run.targets}
+    live = run.model.state_dict()
+    for name, tensor in model.state_dict().items():
+        if name not in adapted and not torch.equal(tensor, live[name]):
+            raise BoostLoraError(
+                f"task '{run.task.name}': load_model() gave other weights the second time ({name} differs), so the "
+                f"kept round's model cannot be rebuilt; make load_model deterministic, or set keep=last"
+            )
+    return model

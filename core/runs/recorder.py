@@ -10,6 +10,7 @@ best held-out accuracy for ``patience``, checkpoint, then ask the lifecycle hook
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable
 
 from boostlora.contract.records import RoundRecord
@@ -17,7 +18,8 @@ from boostlora.contract.values import Evaluation
 from boostlora.contract.views import RunView
 from boostlora.foundation import distributed
 from boostlora.method.state import RoundResult, Run
-from boostlora.runs.report import table_row
+from boostlora.runs.predictions import save_predictions
+from boostlora.runs.report import base_record, metric_names, table_row
 
 
 def run_view(run: Run) -> RunView:
@@ -28,9 +30,19 @@ def run_view(run: Run) -> RunView:
         run_dir=run.run_dir,
         base_eval_accuracy=run.report.get("base_eval_accuracy"),
         best_eval_accuracy=run.best_eval,
+        best_validation_accuracy=run.best_validation,
+        best_round=run.best_round,
         rounds=tuple(RoundRecord(**record) for record in run.report["rounds"]),
         stop_reason=run.report.get("stop_reason"),
     )
+
+
+def save_round_predictions(run: Run, label: str, validation: Evaluation, held_out: Evaluation) -> None:
+    """Keep what the model answered on both measured splits (``runs.predictions``), on the process that writes."""
+    if run.run_dir is None or not distributed.is_main():
+        return
+    save_predictions(run.run_dir, label, "validation", run.splits.validation, validation)
+    save_predictions(run.run_dir, label, "eval", run.splits.eval, held_out)
 
 
 def item_verdicts(evaluation: Evaluation) -> list[int]:
@@ -70,20 +82,46 @@ def build_record(run: Run, result: RoundResult) -> RoundRecord:
         seconds_by_phase={name: round(seconds, 4) for name, seconds in laps.items()},
         seconds_train_by_phase={name: round(seconds, 4) for name, seconds in result.trained.seconds_by_phase.items()},
         eval_verdicts=item_verdicts(result.held_out),
+        validation_accuracy=result.validation.accuracy,
+        validation_metrics=result.validation.metrics,
+        validation_verdicts=item_verdicts(result.validation),
+        no_signal=no_learning_signal(result),
         weights_sha256=digest,
     )
+
+
+def no_learning_signal(result: RoundResult) -> bool:
+    """True when the round could not have learned anything: every GRPO group had the same reward for all its
+    completions (zero advantage, zero gradient), or the trained update is exactly zero although it was merged
+    with a nonzero step."""
+    all_groups_flat = result.trained.metrics.get("frac_reward_zero_std") == 1.0
+    zero_update = result.step_size != 0 and all(not bool(core.any()) for core in result.cores.values())
+    return all_groups_flat or zero_update
+
+
+NO_SIGNAL_WARNING = (
+    "warning: round {round} had no learning signal (every sampled group got the same reward, or the update is "
+    "zero): the reward is probably always 0 or always 1 on these prompts; try a graded reward (Verdict.score), "
+    "more generations per prompt (objective_options.num_generations), or objective=sft"
+)
 
 
 def after_round(run: Run, result: RoundResult, save: Callable[[Run], None]) -> RoundRecord:
     """Record the round, checkpoint it with ``save(run)``, and decide (on every rank alike) whether to stop."""
     record = build_record(run, result)
     run.report["rounds"].append(record.to_dict())
-    run.log(table_row(record.to_dict()))
-    if record.eval_accuracy > run.best_eval:
-        run.best_eval, run.rounds_since_best = record.eval_accuracy, 0
+    rounds = run.report["rounds"]
+    previous = rounds[-2] if len(rounds) > 1 else base_record(run.report)
+    run.log(table_row(rounds[-1], previous, metric_names(run.report)))
+    if record.no_signal and distributed.is_main():
+        print(NO_SIGNAL_WARNING.format(round=record.round), file=sys.stderr, flush=True)
+    run.best_eval = max(run.best_eval, record.eval_accuracy)  # shown to hooks only: no decision reads it
+    if record.validation_accuracy > run.best_validation:  # ties keep the earlier round (the smaller update)
+        run.best_validation, run.best_round, run.rounds_since_best = record.validation_accuracy, record.round, 0
     else:
         run.rounds_since_best += 1
     save(run)
+    save_round_predictions(run, f"round-{record.round}", result.validation, result.held_out)
     if distributed.is_main():
         from boostlora.contract.plugins import round_end_stop_reason
 
@@ -92,7 +130,7 @@ def after_round(run: Run, result: RoundResult, save: Callable[[Run], None]) -> R
             run.stop(reason)
     patience = run.config.patience
     if patience is not None and run.rounds_since_best >= patience:
-        run.stop(f"held-out accuracy has not improved for {patience} round(s)")
+        run.stop(f"validation accuracy has not improved for {patience} round(s)")
     run.report["stop_reason"] = distributed.broadcast(run.report.get("stop_reason"))
     if run.stopped:
         save(run)

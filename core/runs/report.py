@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from boostlora.foundation.errors import BoostLoraError, RunDirError
+from boostlora.foundation.stats import paired_comparison, wilson_interval
 from boostlora.runs.checkpoint import REPORT
 
 
@@ -18,24 +19,111 @@ def rank_summary(ranks: dict[str, int]) -> str:
     return str(lo) if lo == hi else f"{lo}-{hi}"
 
 
-TABLE_HEADER = f"{'round':>5} {'failures':>9} {'train acc':>9} {'eval acc':>8} {'step':>5} {'params':>7} {'rank':>6} {'secs':>7}"
+def metric_names(report: dict[str, Any]) -> list[str]:
+    """The task's own numeric held-out metrics (strict and flexible match, AUROC, pass@k ...), as table columns."""
+    metrics = report.get("base_eval_metrics") or {}
+    return [name for name, value in metrics.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
 
 
-def table_row(record: dict[str, Any]) -> str:
+def accuracy_cell(verdicts: list[int] | None, accuracy: float | None) -> str:
+    """``0.482 [0.38,0.59]``: an accuracy with its Wilson 95% interval over the split's items."""
+    if accuracy is None:
+        return "-"
+    if not verdicts:
+        return f"{accuracy:.3f}"
+    interval = wilson_interval(sum(verdicts), len(verdicts))
+    return f"{accuracy:.3f} [{interval.low:.2f},{interval.high:.2f}]"
+
+
+def table_header(metrics: list[str]) -> str:
+    extra = "".join(f" {name[:12]:>12}" for name in metrics)
+    return (f"{'round':>5} {'failures':>8} {'train acc':>9} {'validation acc':>20} {'test acc':>20} {'test +/-':>9} "
+            f"{'step':>5} {'params':>7} {'rank':>6} {'secs':>7}{extra}  notes")
+
+
+def table_row(record: dict[str, Any], previous: dict[str, Any] | None = None, metrics: list[str] | None = None,
+              kept: bool = False) -> str:
+    """One round; ``previous`` (the round before, or the base as a record) gives the test items gained and lost and
+    whether validation went down."""
+    previous = previous or {}
+    before, after = previous.get("eval_verdicts") or [], record.get("eval_verdicts") or []
+    changed = "-"
+    if before and len(before) == len(after):
+        gained = sum(1 for b, a in zip(before, after) if a and not b)
+        lost = sum(1 for b, a in zip(before, after) if b and not a)
+        changed = f"+{gained}/-{lost}"
+    notes = []
+    if kept:
+        notes.append("kept")
+    val, val_before = record.get("validation_accuracy"), previous.get("validation_accuracy")
+    if val is not None and val_before is not None and val < val_before:
+        notes.append("lost on validation")
+    if record.get("no_signal"):
+        notes.append("no learning signal")
+    extra = "".join(f" {record.get('eval_metrics', {}).get(name, float('nan')):>12.3f}" for name in metrics or [])
     return (
-        f"{record['round']:>5} {record['n_failures']:>9} {record['train_accuracy']:>9.3f} "
-        f"{record['eval_accuracy']:>8.3f} {record.get('step_size', 1.0):>5.2g} {record['trainable_params']:>7} "
-        f"{rank_summary(record['effective_rank']):>6} {record['seconds']:>7.1f}"
+        f"{record['round']:>5} {record['n_failures']:>8} {record['train_accuracy']:>9.3f} "
+        f"{accuracy_cell(record.get('validation_verdicts'), val):>20} "
+        f"{accuracy_cell(record.get('eval_verdicts'), record['eval_accuracy']):>20} {changed:>9} "
+        f"{record.get('step_size', 1.0):>5.2g} {record['trainable_params']:>7} "
+        f"{rank_summary(record['effective_rank']):>6} {record['seconds']:>7.1f}{extra}  {', '.join(notes)}".rstrip()
     )
 
 
+def base_record(report: dict[str, Any]) -> dict[str, Any]:
+    """The base model's evaluations in a round record's shape, as the 'previous round' of round 0."""
+    return {
+        "eval_verdicts": report.get("base_eval_verdicts"),
+        "eval_accuracy": report["base_eval_accuracy"],
+        "eval_metrics": report.get("base_eval_metrics") or {},
+        "validation_verdicts": report.get("base_validation_verdicts"),
+        "validation_accuracy": report.get("base_validation_accuracy"),
+    }
+
+
 def format_table(report: dict[str, Any]) -> str:
-    """The per-round table of a report, with the base model as round '-'."""
-    lines = [TABLE_HEADER, f"{'base':>5} {'':>9} {'':>9} {report['base_eval_accuracy']:>8.3f}"]
-    lines += [table_row(record) for record in report.get("rounds", [])]
+    """The per-round table of a report, with the base model as its first row.
+
+    Accuracies carry Wilson 95% intervals over the split's items; ``test +/-`` counts held-out items gained and
+    lost against the row above; notes mark the kept round, rounds that lost on validation, and rounds with no
+    learning signal.
+    """
+    metrics = metric_names(report)
+    base = base_record(report)
+    kept = report.get("kept_round", "unset")
+    base_extra = "".join(f" {base['eval_metrics'].get(name, float('nan')):>12.3f}" for name in metrics)
+    base_note = "  kept" if kept is None and report.get("rounds") else ""
+    lines = [table_header(metrics),
+             f"{'base':>5} {'':>8} {'':>9} {accuracy_cell(base['validation_verdicts'], base['validation_accuracy']):>20} "
+             f"{accuracy_cell(base['eval_verdicts'], base['eval_accuracy']):>20} {'':>9} {'':>5} {'':>7} {'':>6} {'':>7}"
+             f"{base_extra}{base_note}".rstrip()]
+    previous = base
+    for record in report.get("rounds", []):
+        lines.append(table_row(record, previous, metrics, kept=record["round"] == kept))
+        previous = record
     if report.get("stop_reason"):
         lines.append(f"stopped: {report['stop_reason']}")
     return "\n".join(lines)
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """Did boosting help? The base model against the kept one on the held-out split, paired over its items, and
+    which model the run kept and why. Empty before a run has finished."""
+    if "kept_round" not in report:
+        return []
+    kept = report["kept_round"]
+    record = report["rounds"][kept] if kept is not None else base_record(report)
+    base_verdicts = report.get("base_eval_verdicts") or []
+    kept_verdicts = record.get("eval_verdicts") or []
+    name = f"round {kept}" if kept is not None else "the base model"
+    head = f"test: base {report['base_eval_accuracy']:.3f} -> {name} {record['eval_accuracy']:.3f}"
+    if base_verdicts and len(base_verdicts) == len(kept_verdicts):
+        head += ": " + paired_comparison(base_verdicts, kept_verdicts).describe()
+    lines = [head, f"kept: {report.get('kept_reason', name)}"]
+    flagged = [rec["round"] for rec in report.get("rounds", []) if rec.get("no_signal")]
+    if flagged:
+        lines.append(f"no learning signal in round(s) {', '.join(map(str, flagged))}: see the warning printed by the run")
+    return lines
 
 
 def format_time_table(report: dict[str, Any]) -> str:
@@ -138,23 +226,40 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 def plot_report(report: dict[str, Any], path: Path) -> Path | None:
-    """Held-out accuracy and effective rank per round, as one PNG; None when matplotlib is not installed."""
+    """Validation and held-out accuracy per round with Wilson 95% intervals, and the effective rank, as one PNG;
+    None when matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return None
-    rounds = report.get("rounds", [])
-    xs = [0] + [rec["round"] + 1 for rec in rounds]
-    accuracy = [report["base_eval_accuracy"]] + [rec["eval_accuracy"] for rec in rounds]
-    rank = [0] + [max(rec["effective_rank"].values(), default=0) for rec in rounds]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(xs, accuracy, marker="o")
-    left.set(xlabel="rounds merged", ylabel="held-out accuracy", title=f"{report['task']} ({report['strategy']})")
+    records = [base_record(report), *report.get("rounds", [])]
+    xs = list(range(len(records)))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label, offset in (("validation", "validation", -0.05), ("eval", "held-out (test)", 0.05)):
+        points = [(x + offset, rec.get(f"{key}_accuracy"), rec.get(f"{key}_verdicts")) for x, rec in zip(xs, records)]
+        points = [(x, acc, verdicts) for x, acc, verdicts in points if acc is not None]
+        if not points:
+            continue
+        intervals = [wilson_interval(sum(v), len(v)) if v else None for _, _, v in points]
+        low = [acc - i.low if i else 0.0 for (_, acc, _), i in zip(points, intervals)]
+        high = [i.high - acc if i else 0.0 for (_, acc, _), i in zip(points, intervals)]
+        left.errorbar([x for x, _, _ in points], [acc for _, acc, _ in points], yerr=[low, high], marker="o",
+                      capsize=3, label=label)
+    kept = report.get("kept_round", "unset")
+    if kept != "unset":
+        left.axvline(0 if kept is None else kept + 1, color="grey", linestyle=":", label="kept")
+    left.set(xlabel="rounds merged", ylabel="accuracy (95% interval)", title=f"{report['task']} ({report['strategy']})")
+    left.legend(loc="best", fontsize="small")
+    rank = [0] + [max(rec["effective_rank"].values(), default=0) for rec in report.get("rounds", [])]
     right.plot(xs, rank, marker="o", color="tab:orange")
-    right.set(xlabel="rounds merged", ylabel="rank of the cumulative update (max over modules)", title="effective rank")
+    right.set(xlabel="rounds merged", ylabel="rank of the update (max over modules)", title="effective rank")
+    for axis in (left, right):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -21,6 +21,7 @@ from boostlora.runs.checkpoint import CHECKPOINT, CONFIG
 RESUMABLE: dict[str, str] = {
     "max_rounds": "how many rounds the run may take; not below the rounds already merged",
     "patience": "when the run stops",
+    "keep": "which round final/ holds; the rounds themselves do not change",
     "save_final": "whether final/ is written",
     "show_progress": "progress bars only",
     "device": "where the run continues (bit-identity across devices is not promised)",

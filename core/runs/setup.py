@@ -32,7 +32,7 @@ from boostlora.method.subspace import SubspaceAllocator, check_capacity
 from boostlora.runs import checkpoint as ckpt
 from boostlora.runs import svd_cache
 from boostlora.runs.persistence import restore, save
-from boostlora.runs.recorder import item_verdicts
+from boostlora.runs.recorder import item_verdicts, save_round_predictions
 from boostlora.runs.report import format_table
 from boostlora.runs.run_identity import check_resume, check_same_model, settings_digest
 
@@ -91,23 +91,27 @@ def write_config(run_dir: Path | None, config: RunConfig) -> None:
         ckpt.write_text(run_dir / ckpt.CONFIG, saved_config)
 
 
-def begin_fresh(run: Run, model_name: str, identity: str, base: Evaluation) -> None:
+def begin_fresh(run: Run, model_name: str, identity: str, base: tuple[Evaluation, Evaluation]) -> None:
     """A fresh run's report, block gains measured on the original model, and its first checkpoint."""
+    base, base_validation = base
     config, task, allocator = run.config, run.task, run.allocator
     if config.block_scale == "gain":  # measured on the original model, before anything merges
         allocator.gains = block_gain.calibrate(task, run.model, allocator.bases, config.r, run.splits.train, config.seed)
-    run.report = new_report(config, task, model_name, run.targets, base)
+    run.report = new_report(config, task, model_name, run.targets, base, base_validation)
     if allocator.gains is not None:
         run.report["block_gain_factors"] = block_gain.summary(allocator.gains)
     run.report["settings_sha256"] = identity
     run.report["fitted_params"] = sum(t.numel() for t in task.extra_state(run.model).values())
     run.best_eval = base.accuracy
+    run.best_validation = base_validation.accuracy
     run.report["svd"] = svd_cache.record(allocator.bases)
     save(run)
+    save_round_predictions(run, "base", base_validation, base)
 
 
-def prepare_task(task: Task, objective: Objective, model: nn.Module, splits: Splits) -> Evaluation:
-    """A fresh run's first contact with the task: ``prepare``, the base evaluation, the objective's probe.
+def prepare_task(task: Task, objective: Objective, model: nn.Module, splits: Splits) -> tuple[Evaluation, Evaluation]:
+    """A fresh run's first contact with the task: ``prepare``, the base evaluations (held-out, then validation), the
+    objective's probe.
 
     Everything a task returns here is checked (``contract``), and a ``prepare`` that changes tensors
     ``extra_state`` does not return is refused, so a resumed run never silently loses fitted state.
@@ -120,8 +124,9 @@ def prepare_task(task: Task, objective: Objective, model: nn.Module, splits: Spl
     if overrides_prepare:
         check_prepare_kept(owner, before, fingerprint(model), extra)
     base = evaluate(task, model, splits.eval)
+    base_validation = evaluate(task, model, splits.validation)
     objective.preflight(task, model, [splits.train[i] for i in range(min(2, len(splits.train)))])
-    return base
+    return base, base_validation
 
 
 def same_text(path: Path, text: str) -> bool:
@@ -162,7 +167,8 @@ def build_allocator(
     return SubspaceAllocator(bases, config.strategy, config.r, config.block_scale)
 
 
-def new_report(config: RunConfig, task: Task, model_name: str, targets: list[str], base: Evaluation) -> dict[str, Any]:
+def new_report(config: RunConfig, task: Task, model_name: str, targets: list[str], base: Evaluation,
+               base_validation: Evaluation) -> dict[str, Any]:
     return {
         "plugin": config.plugin,
         "task": task.name,
@@ -180,6 +186,11 @@ def new_report(config: RunConfig, task: Task, model_name: str, targets: list[str
         "base_eval_accuracy": base.accuracy,
         "base_eval_metrics": base.metrics,
         "base_eval_verdicts": item_verdicts(base),
+        "n_validation": len(base_validation.verdicts),
+        "base_validation_accuracy": base_validation.accuracy,
+        "base_validation_metrics": base_validation.metrics,
+        "base_validation_verdicts": item_verdicts(base_validation),
+        "keep": config.keep,
         "rounds": [],
         "stop_reason": None,
     }

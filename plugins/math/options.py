@@ -20,6 +20,10 @@ class MathOptions(Options):
     eval_split: str = option("test", "split to hold out")
     train_size: int | None = option(256, "at most this many training problems (unset: all)")
     eval_size: int | None = option(200, "at most this many held-out problems (unset: all)")
+    validation_size: int = option(
+        256, "reasoning-gym generators: problems in a validation split drawn from a seed stream of its own (train and "
+        "held-out unchanged; repeats of theirs removed); 0, or a hub/file dataset: the run carves validation_fraction "
+        "of train instead")
     fields: dict[str, Any] = option({}, "column mapping {question, answer, solution} for files and unknown hub datasets")
     answer_format: Literal["auto", "numeric", "latex"] = option(
         "auto", "numeric (exact number), latex (math-verify), auto (from the dataset)")
@@ -34,6 +38,8 @@ class MathOptions(Options):
     verify_timeout: int = option(5, "seconds math-verify may spend on one answer")
 
     def validate(self) -> None:
+        if self.validation_size < 0:
+            raise ConfigError(f"task option validation_size must be 0 or more, got {self.validation_size!r}")
         for key in ("max_new_tokens", "batch_size", "verify_timeout"):
             if self[key] < 1:
                 raise ConfigError(f"task option {key} must be a positive integer, got {self[key]!r}")

@@ -16,7 +16,7 @@ from boostlora import ConfigError, DataError, Splits, Task, Verdict
 from boostlora.lm import OFFLINE_DEFAULT, generate, load_causal_lm
 
 from . import oracle
-from .data import MathExample, drop_overlap, load_examples
+from .data import REASONING_GYM_PREFIX, MathExample, drop_overlap, load_examples
 from .options import MathOptions
 from .presets import BASELINES, DEFAULT_TASK, PRESETS
 from .prompts import build_messages
@@ -67,7 +67,13 @@ class MathTask(Task):
         held_out = drop_overlap(train + self.shots, held_out)
         if not train or not held_out:
             raise DataError(f"dataset '{o['dataset']}' left an empty train or held-out split after removing overlap")
-        return Splits(train=train, eval=held_out)
+        validation = None  # hub and file datasets: the run carves validation_fraction of train
+        if o["dataset"].startswith(REASONING_GYM_PREFIX) and o["validation_size"]:
+            # drawn with room to spare: small problem spaces repeat, and repeats of train or held-out are removed
+            drawn = load_examples(o["dataset"], "validation", size=4 * o["validation_size"], config=o["dataset_config"], **common)
+            distinct = {ex.question: ex for ex in drop_overlap(train + self.shots + held_out, drawn)}  # first of repeats
+            validation = list(distinct.values())[: o["validation_size"]] or None
+        return Splits(train=train, eval=held_out, validation=validation)
 
     def _with_shots(self, size: int | None) -> int | None:
         return None if size is None else size + self.options["few_shot"]

@@ -33,6 +33,9 @@ class ProteinOptions(Options):
     pair_linker: str = option(DEFAULT_LINKER, "residues joining the two chains of a pair")
     skip_invalid: bool = option(False, "drop rows with invalid sequences or labels instead of refusing the data")
     synthetic_size: int = option(800, "examples of the synthetic task")
+    synthetic_validation_size: int = option(
+        400, "examples of the synthetic task's validation split (its own random stream; train and held-out unchanged)"
+    )
     synthetic_difficulty: float = option(0.0, "probability that a non-binder carries a decoy motif")
     synthetic_label_noise: float = option(0.0, "probability of a flipped synthetic label")
     synthetic_motif_length: int = option(4, "residues of the synthetic binding motif")

@@ -43,10 +43,14 @@ def motif_for(seed: int, length: int) -> str:
     return "".join(random.Random(f"motif-{seed}").sample(RESIDUES, length))
 
 
-def generate(spec: SyntheticSpec) -> list[ProteinExample]:
-    """``spec.size`` examples, half binders, in random order; ``where`` names each as a synthetic row."""
+def generate(spec: SyntheticSpec, stream: str = "synthetic") -> list[ProteinExample]:
+    """``spec.size`` examples, half binders, in random order; ``where`` names each as a synthetic row.
+
+    ``stream`` names the random stream: another stream (``synthetic-validation``) draws more examples of the same
+    task (the motif depends on the seed only) without changing what the default stream draws.
+    """
     spec.check()
-    rng = random.Random(f"synthetic-{spec.seed}")
+    rng = random.Random(f"{stream}-{spec.seed}")
     motif = motif_for(spec.seed, spec.motif_length)
     decoy_rate = spec.difficulty
     mutation_rate = 0.25 * spec.difficulty
@@ -64,7 +68,8 @@ def generate(spec: SyntheticSpec) -> list[ProteinExample]:
         at = rng.randint(0, len(body))
         sequence = "".join(body[:at] + insert + body[at:])
         label = int(binds) if rng.random() >= spec.label_noise else int(not binds)
-        examples.append(ProteinExample(sequence, label, None, f"synthetic row {i + 1}"))
+        where = f"synthetic row {i + 1}" if stream == "synthetic" else f"{stream} row {i + 1}"
+        examples.append(ProteinExample(sequence, label, None, where))
     rng.shuffle(examples)
     return examples
 

@@ -8,6 +8,8 @@ oracle and metrics (``metrics.py``). Options are typed in ``Options`` (``boostlo
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -215,10 +217,14 @@ class ProteinTask(Task):
             )
             try:
                 examples = generate(spec)
+                validation = None  # 0: the run carves validation from train
+                if o["synthetic_validation_size"]:
+                    validation_spec = dataclasses.replace(spec, size=o["synthetic_validation_size"])
+                    validation = generate(validation_spec, stream="synthetic-validation")
             except ValueError as exc:
                 raise ConfigError(f"synthetic data: {exc}") from exc
             train, held_out = split_examples(examples, float(o["eval_fraction"]), seed)
-            return Splits(train, held_out)
+            return Splits(train, held_out, validation)
         train = self._read(o["data"], o["train_split"])
         if o["eval_data"] is not None:
             return Splits(train, self._read(o["eval_data"], o["eval_split"]))

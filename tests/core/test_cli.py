@@ -46,7 +46,8 @@ def test_run_writes_the_run_directory(good_run):
 def test_report_prints_the_table_and_plots(good_run, capsys):
     code, out, _ = run_cli(capsys, "report", str(good_run))
     assert code == 0
-    assert "eval acc" in out and "stopped: max_rounds=2 reached" in out
+    assert "test acc" in out and "validation acc" in out and "stopped: max_rounds=2 reached" in out
+    assert out.splitlines()[1].startswith("test: base ")  # the first line after the title says whether it helped
     assert (good_run / "rounds.png").stat().st_size > 1000
     # where the time went: one line per phase, training's seconds summed over the rounds
     rounds = json.loads((good_run / "report.json").read_text())["rounds"]

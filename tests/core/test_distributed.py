@@ -75,8 +75,9 @@ def test_two_processes_use_the_tasks_own_evaluate(toy_plugin, tmp_path):
     """Each process calls the task's own evaluate on its half; its extra metrics survive the gather."""
     mp.spawn(own_evaluate_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"own{rank}.pt", weights_only=False) for rank in (0, 1)]
-    # base evaluation (256 held-out), train split (512), held-out after the merge: each rank judges half of each
-    assert ranks[0]["batches"] == ranks[1]["batches"] == [128, 256, 128]
+    # base evaluations (256 held-out, 256 validation), train split (512), validation and held-out after the merge:
+    # each rank judges half of each
+    assert ranks[0]["batches"] == ranks[1]["batches"] == [128, 128, 256, 128, 128]
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["base_eval_metrics"] == {"own_evaluate": 1.0, "judged": 256.0}
     (record,) = report["rounds"]

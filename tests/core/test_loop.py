@@ -162,7 +162,8 @@ def test_round_phases_sum_to_the_round_wall_time(toy_plugin, tmp_path):
     report = boost(settings(max_rounds=2, step_sizes=[0.0, 0.5, 1.0]), tmp_path / "run")
     for record in report["rounds"]:
         phases = record["seconds_by_phase"]
-        assert list(phases) == ["eval_train", "attach", "train", "line_search", "merge", "eval_heldout", "record"]
+        assert list(phases) == ["eval_train", "attach", "train", "line_search", "merge", "eval_validation",
+                                "eval_heldout", "record"]
         assert all(seconds >= 0 for seconds in phases.values())
         assert sum(phases.values()) == pytest.approx(record["seconds"], rel=0.05, abs=2e-3)
         assert phases["train"] == pytest.approx(record["seconds_train"], abs=1e-3)

@@ -42,7 +42,8 @@ def test_grpo_round_time_splits_into_parts_that_sum_to_the_round(plugin, tmp_pat
     })
     record = boost(config, tmp_path / "run")["rounds"][0]
     phases, train_parts = record["seconds_by_phase"], record["seconds_train_by_phase"]
-    assert list(phases) == ["eval_train", "attach", "train", "line_search", "merge", "eval_heldout", "record"]
+    assert list(phases) == ["eval_train", "attach", "train", "line_search", "merge", "eval_validation", "eval_heldout",
+                            "record"]
     assert list(train_parts) == list(PARTS)
     assert all(v >= 0 for v in [*phases.values(), *train_parts.values()])
     assert sum(phases.values()) == pytest.approx(record["seconds"], rel=0.05)
