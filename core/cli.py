@@ -245,6 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report_error(Interrupted(interrupted_message(getattr(args, "run_dir_in_use", None))), exc, debug)
     except BoostLoraError as exc:
         return report_error(exc, exc, debug)
+    except BrokenPipeError:  # `boostlora report DIR | head`: the reader has all it wanted; end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's final flush must not fail again
+        return 0
     except OSError as exc:  # the environment, not our code: a path that is missing, unwritable, full, ...
         where = f"{exc.filename}: " if exc.filename else ""
         return report_error(RunDirError(f"{where}{exc.strerror or exc}"), exc, debug)

@@ -80,7 +80,7 @@ def build_record(run: Run, result: RoundResult) -> RoundRecord:
         seconds_eval_train=round(laps.get("eval_train", 0.0), 3),
         seconds_merge=round(laps.get("merge", 0.0), 3),
         seconds_by_phase={name: round(seconds, 4) for name, seconds in laps.items()},
-        seconds_train_by_phase={name: round(seconds, 4) for name, seconds in result.trained.seconds_by_phase.items()},
+        seconds_train_by_phase={name: round(seconds, 6) for name, seconds in result.trained.seconds_by_phase.items()},
         eval_verdicts=item_verdicts(result.held_out),
         validation_accuracy=result.validation.accuracy,
         validation_metrics=result.validation.metrics,

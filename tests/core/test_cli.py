@@ -163,3 +163,22 @@ def test_report_says_why_it_draws_no_plot(good_run, capsys, monkeypatch):
     assert code == 0
     assert "plot: not drawn, matplotlib is not installed (pip install 'boostlora[bench]')" in out
     assert not (good_run / "rounds.png").exists()
+
+
+def test_report_into_a_closed_pipe_ends_quietly(good_run):
+    """`boostlora report DIR | head -1`: no 'Broken pipe' error once the reader has what it wanted."""
+    import subprocess
+
+    done = subprocess.run(f"{sys.executable} -m boostlora report {good_run} --examples 50 | head -1", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("toy/toy on toy-net") and "Broken pipe" not in done.stderr and "error" not in done.stderr
+
+
+def test_report_shows_examples_with_flips_first(good_run, capsys):
+    code, out, _ = run_cli(capsys, "report", str(good_run), "--examples", "3")
+    assert code == 0
+    header = next(line for line in out.splitlines() if line.startswith("held-out examples, base vs the kept model"))
+    gained = int(header.split(": ")[1].split(" gained")[0])
+    shown = [line for line in out.splitlines() if line.startswith("[")]
+    assert len(shown) == 3 and gained >= 1 and " gained: " in shown[0]  # items the kept round gained come first
+    assert (good_run / "predictions" / "base-eval.json.gz").exists() and (good_run / "predictions" / "round-0-validation.json.gz").exists()
