@@ -2,7 +2,8 @@
 
 A user-facing error prints as one line on stderr, ``boostlora: error: ...``, naming the file or setting and the
 problem, and exits with its own status (``errors.EXIT_*``): 2 for usage, configuration and data errors, 74 for a
-file that cannot be read or written (full disk, no permission) or a corrupt or foreign run-directory file, 75 for a
+file that cannot be read or written (full disk, no permission), a corrupt or foreign run-directory file, or a
+non-empty ``--out`` that is not a run directory (without ``--overwrite``), 75 for a
 run directory another live run holds, 130 for an interruption (with the resume command when there is something to
 resume). ``--debug`` or ``BOOSTLORA_DEBUG=1`` print the traceback too. Anything else is a bug and keeps its
 traceback (exit 1), so that it gets reported.
