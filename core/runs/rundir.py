@@ -248,6 +248,12 @@ class RunDirectory:
             cls._lock(fd, lock_path)
             held = True  # from here on, no other boostlora process decides anything about this directory
             marked = os.path.lexists(path / MARKER)
+            has_checkpoint = (path / ckpt.CHECKPOINT).exists()
+            if not resume and marked and has_checkpoint and not overwrite:
+                raise ConfigError(
+                    f"{path} already holds a run: resume it with --resume, start it over with --overwrite, or choose "
+                    "another --out"
+                )
             if not marked and not resume:
                 foreign = _entries(path, {LOCK} if lock_created else set())
                 if foreign and not overwrite:
@@ -255,13 +261,8 @@ class RunDirectory:
                     raise RunDirError(
                         f"{path} is not empty and is not a boostlora run directory (it holds {shown}): choose another "
                         "--out, or pass --overwrite to let boostlora replace only its own files there"
+                        + (" (or --resume, if it is a run of an older boostlora)" if has_checkpoint else "")
                     )
-            has_checkpoint = (path / ckpt.CHECKPOINT).exists()
-            if not resume and has_checkpoint and not overwrite:
-                raise ConfigError(
-                    f"{path} already holds a run: resume it with --resume, start it over with --overwrite, or choose "
-                    "another --out"
-                )
             if resume and not has_checkpoint:
                 raise ConfigError(
                     f"{path} has no {ckpt.CHECKPOINT} (its start never finished): nothing to resume; run the command "

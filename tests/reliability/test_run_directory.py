@@ -98,6 +98,9 @@ def test_a_start_into_a_run_directory_with_a_checkpoint_needs_resume_or_overwrit
 
 def test_resume_of_a_run_directory_made_before_markers_marks_it(reference, damaged):
     (damaged / MARKER).unlink()
+    before = files(damaged)
+    cli(*start_args(damaged)).one_line_error(74, "not a boostlora run directory", "checkpoint.pt", "--resume")
+    assert files(damaged) == before  # a fresh start took nothing of it
     assert cli("run", "--resume", str(damaged)).code == 0
     reference.assert_reproduced_by(damaged)
     assert (damaged / MARKER).exists()
