@@ -31,7 +31,12 @@ from boostlora.runs import checkpoint as ckpt
 from boostlora.runs.persistence import save
 from boostlora.runs.recorder import after_round, run_ended, run_started
 from boostlora.runs.run_identity import RESUMABLE
-from boostlora.runs.rundir import RunDirectory, check_claimed, interrupted_message, remove_owned
+from boostlora.runs.rundir import (
+    RunDirectory,
+    check_claimed,
+    interrupted_message,
+    remove_owned,
+)
 from boostlora.runs.setup import start_run
 
 
