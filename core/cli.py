@@ -2,7 +2,8 @@
 
 A user-facing error prints as one line on stderr, ``boostlora: error: ...``, naming the file or setting and the
 problem, and exits with its own status (``errors.EXIT_*``): 2 for usage, configuration and data errors, 74 for a
-file that cannot be read or written (full disk, no permission) or a corrupt or foreign run-directory file, 75 for a
+file that cannot be read or written (full disk, no permission), a corrupt or foreign run-directory file, or a
+non-empty ``--out`` that is not a run directory (without ``--overwrite``), 75 for a
 run directory another live run holds, 130 for an interruption (with the resume command when there is something to
 resume). ``--debug`` or ``BOOSTLORA_DEBUG=1`` print the traceback too. Anything else is a bug and keeps its
 traceback (exit 1), so that it gets reported.
@@ -50,8 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", help="named settings from the task (its 'default' preset applies otherwise)")
     run.add_argument("--config", type=Path, help="YAML file of settings (see --list-settings)")
     run.add_argument("--model", help="hub name or local path of the model to boost")
-    run.add_argument("--out", type=Path, help="run directory (default: runs/<plugin>-<strategy>)")
-    run.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    run.add_argument("--out", help="run directory (default: runs/<plugin>-<strategy>)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="start in --out even if it holds other files or a previous run: only boostlora's own files "
+                          "there are replaced, nothing else is touched")
+    run.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     run.add_argument("--list-settings", action="store_true",
                      help="print every setting, and every task and objective option, with its default, and exit")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings, e.g. max_rounds=8 objective_options.lr=1e-3")
@@ -124,10 +128,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\ntask_options and objective_options of every installed plugin (boostlora plugins --verbose):")
         print("\n".join(plugin_lines(verbose=True)))
         return 0
+    for flag, value in (("--out", args.out), ("--resume", args.resume)):
+        if value is not None and not value.strip():  # Path("") is ".": an empty value must not mean the working directory
+            raise ConfigError(f"{flag} is empty: give a directory")
+    args.out = Path(args.out) if args.out is not None else None
+    args.resume = Path(args.resume) if args.resume is not None else None
     if args.resume:
         args.run_dir_in_use = args.resume
         flags = (("--plugin", args.plugin), ("--task", args.task), ("--config", args.config), ("--preset", args.preset),
-                 ("--model", args.model), ("--out", args.out))
+                 ("--model", args.model), ("--out", args.out), ("--overwrite", args.overwrite))
         extra = [flag for flag, value in flags if value]
         if extra:
             raise ConfigError("--resume continues a run exactly as it was configured: drop " + ", ".join(extra))
@@ -136,7 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = build_config(resolve_settings(args))
         out = args.out or Path("runs") / f"{config.plugin}-{config.strategy}"
         args.run_dir_in_use = out
-        report = boost(config, out)
+        report = boost(config, out, overwrite=args.overwrite)
         print(f"run directory: {out}")
     return 0 if report else 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,6 +35,15 @@ def _feed(digest: Any, value: Any) -> None:
         digest.update(f"{type(value).__name__}:{value!r};".encode())
     else:
         raise TypeError(f"cannot digest a {type(value).__name__}")
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in chunks so that a large data file never sits in memory whole."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def state_digest(value: Any) -> str:

@@ -32,19 +32,25 @@ from boostlora.runs.persistence import rebuild_model, save
 from boostlora.runs.recorder import after_round, run_ended, run_started
 from boostlora.runs.report import summary_lines
 from boostlora.runs.run_identity import RESUMABLE
-from boostlora.runs.rundir import RunDirectory, interrupted_message
+from boostlora.runs.rundir import (
+    RunDirectory,
+    check_claimed,
+    interrupted_message,
+    remove_owned,
+)
 from boostlora.runs.setup import start_run
 
 
-def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = False) -> dict[str, Any]:
+def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Run (or resume) BoostLoRA as ``config`` describes; return the report that is also written to ``run_dir``.
 
     The run directory is claimed (checked, created, locked) before anything loads and released when the run
     ends; a fresh start that fails before its first checkpoint leaves nothing behind (see ``rundir``).
+    ``overwrite`` lets a fresh start take a directory that holds other files, replacing only boostlora's own.
     """
     distributed.refuse_sharded_engines()
     distributed.init_from_env()
-    claim = claim_run_dir(run_dir, resume)
+    claim = claim_run_dir(run_dir, resume, overwrite)
     run = None
     try:
         fault_point("claimed")
@@ -69,14 +75,14 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
     return run.report
 
 
-def claim_run_dir(run_dir: Path | None, resume: bool) -> RunDirectory | None:
+def claim_run_dir(run_dir: Path | None, resume: bool, overwrite: bool = False) -> RunDirectory | None:
     """Rank 0 claims the run directory; every rank stops together when it cannot."""
     if run_dir is None:
         return None
     claim, failure = None, None
     if distributed.is_main():
         try:
-            claim = RunDirectory.claim(Path(run_dir), resume=resume)
+            claim = RunDirectory.claim(Path(run_dir), resume=resume, overwrite=overwrite)
         except BoostLoraError as exc:
             failure = exc
     failure = distributed.broadcast(failure)
@@ -127,8 +133,9 @@ def finish_run(run: Run) -> None:
             holds_kept = kept == (len(rounds) - 1 if rounds else None)  # the live model is the kept one
             model = run.model if holds_kept else rebuild_model(run, 0 if kept is None else kept + 1)
             final = run.run_dir / ckpt.FINAL
-            staging = run.run_dir / (ckpt.FINAL + ".tmp")
-            shutil.rmtree(staging, ignore_errors=True)
+            staging = run.run_dir / (ckpt.FINAL + ckpt.TMP_SUFFIX)
+            check_claimed(run.run_dir)
+            remove_owned(run.run_dir, staging.name)
             try:
                 run.task.save_model(model, staging)
                 fault_point("final")
@@ -138,7 +145,7 @@ def finish_run(run: Run) -> None:
                 if failure is None:
                     raise
                 raise failure from exc
-            shutil.rmtree(final, ignore_errors=True)
+            remove_owned(run.run_dir, final.name)
             staging.rename(final)
     run.log(f"stopped: {run.report['stop_reason']}")
     for line in summary_lines(run.report):

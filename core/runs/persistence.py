@@ -16,6 +16,7 @@ from boostlora.foundation.faults import fault_point
 from boostlora.method.merge import replay_round
 from boostlora.method.state import Run
 from boostlora.runs import checkpoint as ckpt
+from boostlora.runs.rundir import check_claimed
 
 
 def save(run: Run) -> None:
@@ -23,6 +24,7 @@ def save(run: Run) -> None:
     if run.run_dir is None or not distributed.is_main():
         return
     fault_point("save")
+    check_claimed(run.run_dir)  # never write into a directory that replaced the claimed one
     state = {
         "settings": run.config.to_dict(),
         "report": run.report,

@@ -18,6 +18,7 @@ from typing import Any
 from boostlora.contract.values import Evaluation
 from boostlora.foundation.errors import RunDirError
 from boostlora.runs import checkpoint as ckpt
+from boostlora.runs.rundir import check_claimed
 
 #: Characters of an example's ``repr`` kept to show it: enough to recognise a question, not a copy of the data.
 EXAMPLE_CHARS = 400
@@ -40,6 +41,7 @@ def save_predictions(run_dir: Path, label: str, split: str, examples: Sequence[A
         }
         for example, prediction, verdict in zip(examples, evaluation.predictions, evaluation.verdicts)
     ]
+    check_claimed(Path(run_dir))  # never into a directory that replaced the claimed one
     folder = Path(run_dir) / ckpt.PREDICTIONS
     folder.mkdir(exist_ok=True)
     data = gzip.compress(json.dumps(entries, default=str).encode(), mtime=0)

@@ -34,7 +34,7 @@ from boostlora.runs import svd_cache
 from boostlora.runs.persistence import restore, save
 from boostlora.runs.recorder import item_verdicts, save_round_predictions
 from boostlora.runs.report import format_table
-from boostlora.runs.run_identity import check_resume, check_same_model, settings_digest
+from boostlora.runs.run_identity import check_resume, check_same_data, check_same_model, data_digests, settings_digest
 
 
 def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
@@ -42,6 +42,7 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
     task, objective, model_name = open_task(config)
     run_dir = None if run_dir is None else Path(run_dir)
     state = checkpoint_to_resume(run_dir, config, resume)
+    data = data_digests(config) if state is None else {}  # the data files as the task is about to read them
     device = set_up_process(config)
     splits = run_splits(task, config)
     model, targets = load_frozen_model(task, model_name, device, config.targets)
@@ -62,7 +63,7 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
         restore(run, state)
         run.report["svd"] = svd_cache.record(allocator.bases)
     else:
-        begin_fresh(run, model_name, identity, base)
+        begin_fresh(run, model_name, identity, base, data)
     run.log(f"{task.name}: {len(splits.train)} train / {len(splits.eval)} {config.evaluate_on} examples, {len(targets)} target modules")
     run.log(format_table(run.report))
     return run
@@ -71,13 +72,15 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
 def checkpoint_to_resume(run_dir: Path | None, config: RunConfig, resume: bool) -> dict[str, Any] | None:
     """The checkpoint a ``--resume`` continues (checked against ``config``), or None for a fresh start.
 
-    A fresh start into a directory that already holds a checkpoint is refused.
+    A fresh start into a directory that already holds a checkpoint is refused; a resume whose settings or data
+    files differ from the checkpoint's is refused, naming the setting or the file.
     """
     if run_dir is None:
         return None
     state = ckpt.load_checkpoint(run_dir) if resume else None
     if state is not None:
         check_resume(state["settings"], config, len(state["report"]["rounds"]), run_dir / ckpt.CONFIG, run_dir / ckpt.CHECKPOINT)
+        check_same_data(state["report"].get("data_sha256", {}), run_dir / ckpt.CHECKPOINT)
     if not resume and (run_dir / ckpt.CHECKPOINT).exists():
         raise ConfigError(f"{run_dir} already holds a run: resume it with --resume, or choose another --out")
     distributed.barrier()  # every rank has looked before rank 0 writes anything
@@ -91,7 +94,7 @@ def write_config(run_dir: Path | None, config: RunConfig) -> None:
         ckpt.write_text(run_dir / ckpt.CONFIG, saved_config)
 
 
-def begin_fresh(run: Run, model_name: str, identity: str, base: tuple[Evaluation, Evaluation]) -> None:
+def begin_fresh(run: Run, model_name: str, identity: str, base: tuple[Evaluation, Evaluation], data: dict[str, Any]) -> None:
     """A fresh run's report, block gains measured on the original model, and its first checkpoint."""
     base, base_validation = base
     config, task, allocator = run.config, run.task, run.allocator
@@ -101,6 +104,7 @@ def begin_fresh(run: Run, model_name: str, identity: str, base: tuple[Evaluation
     if allocator.gains is not None:
         run.report["block_gain_factors"] = block_gain.summary(allocator.gains)
     run.report["settings_sha256"] = identity
+    run.report["data_sha256"] = data
     run.report["fitted_params"] = sum(t.numel() for t in task.extra_state(run.model).values())
     run.best_eval = base.accuracy
     run.best_validation = base_validation.accuracy

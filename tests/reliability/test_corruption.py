@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from boostlora.runs.checkpoint import load_checkpoint
+from boostlora.runs.rundir import write_marker
 
 from .conftest import cli, files, start_args
 
@@ -106,6 +107,7 @@ def test_missing_svd_cache_is_recomputed(reference, damaged):
 def test_foreign_svd_cache_is_never_used_by_a_fresh_start(reference, foreign_svd, tmp_path, caplog):
     out = tmp_path / "run"
     out.mkdir()
+    write_marker(out)  # a run directory, as every start leaves it
     (out / "svd.safetensors").write_bytes(foreign_svd)  # left behind by a failed start under another model
     result = cli(*start_args(out))
     assert result.code == 0, result.err
