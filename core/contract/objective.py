@@ -43,12 +43,14 @@ class TrainResult:
     ``seconds_by_phase`` is the objective's own split of its wall time (e.g. grpo: generation, reward, backward,
     optimizer), so a report can say where a round's training time went; empty when an objective does not split it.
     Its parts should sum to the time ``train`` took: an objective that splits its time names the rest ``other``.
+    ``peak_rss_mb_by_phase`` is the peak resident memory (MiB) of the same parts, where the objective measures it.
     """
 
     steps: int
     losses: list[float] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     seconds_by_phase: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb_by_phase: dict[str, float] = field(default_factory=dict)  # the same parts' peak resident MiB
 
 
 class Objective(ABC):

@@ -35,6 +35,10 @@ class RoundRecord:
     # the objective's own split of ``seconds_train`` (grpo: setup, trainer_start, generation, reward, scoring_logprobs,
     # loss_backward, optimizer, other); empty for objectives that do not split their time
     seconds_train_by_phase: dict[str, float] = field(default_factory=dict)
+    # peak resident memory (MiB) of each phase, and of the objective's own parts (Linux: per phase; elsewhere the
+    # process's peak so far)
+    peak_rss_mb_by_phase: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb_train_by_phase: dict[str, float] = field(default_factory=dict)
     # item-level verdicts on the evaluation split (1 correct, 0 not, in the split's order): paired comparisons
     # between methods (same seed, same items) are recomputed from these without rerunning anything
     eval_verdicts: list[int] = field(default_factory=list)

@@ -23,6 +23,7 @@ from boostlora.contract.task import Task
 from boostlora.contract.values import Evaluation, Splits
 from boostlora.foundation import distributed
 from boostlora.foundation.config import RunConfig
+from boostlora.foundation.memory import PeakMemory
 from boostlora.method.merge import RankLedger
 from boostlora.method.subspace import SubspaceAllocator
 
@@ -66,21 +67,24 @@ class Run:
 
 
 class Phases:
-    """Wall time of a round's phases: ``with phases("train"): ...``; the record reads the laps.
+    """Wall time and peak resident memory of a round's phases: ``with phases("train"): ...``; the record reads them.
 
     Every step of a round that takes measurable time runs inside a phase, so the laps add up to the round's
-    ``seconds`` (what is left is Python between phases) and ``report.json`` says where a round's time went.
+    ``seconds`` (what is left is Python between phases) and ``report.json`` says where a round's time and memory
+    went.
     """
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self.laps: dict[str, float] = {}
+        self.memory = PeakMemory()
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         try:
-            yield
+            with self.memory(name):
+                yield
         finally:
             self.laps[name] = self.laps.get(name, 0.0) + time.perf_counter() - start
 

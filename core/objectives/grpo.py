@@ -308,7 +308,7 @@ class GRPO(Objective):
         ctx.model.eval()
         metrics = {**_summary(history, kept, lr), **(screen.metrics() if screen else {})}
         return TrainResult(steps=steps, losses=[float(r.get("loss", 0.0)) for r in history], metrics=metrics,
-                           seconds_by_phase=clock.split())
+                           seconds_by_phase=clock.split(), peak_rss_mb_by_phase=clock.peaks())
 
 
 def require_vllm(setting: str) -> None:

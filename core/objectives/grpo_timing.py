@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from boostlora.foundation.memory import PeakMemory
+
 #: The parts a GRPO round's training time is split into, in the order a step runs them.
 PARTS = ("setup", "screen", "trainer_start", "generation", "reward", "scoring_logprobs", "loss_backward", "optimizer", "other")
 
@@ -40,13 +42,15 @@ class RoundClock:
         self.running: set[str] = set()
         self.started = time.perf_counter()
         self._marks: dict[str, float] = {}
+        self.memory = PeakMemory()  # peak resident MiB of each timer, nested ones included in their parents
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         self.running.add(name)
         try:
-            yield
+            with self.memory(name):
+                yield
         finally:
             self.running.discard(name)
             self.seconds[name] += time.perf_counter() - start
@@ -77,6 +81,11 @@ class RoundClock:
         }
         parts["other"] = max(0.0, total - sum(parts.values()))
         return parts
+
+    def peaks(self) -> dict[str, float]:
+        """Peak resident MiB of the step's timed parts: ``scoring`` (rollouts and rewards), ``reward``,
+        ``scoring_logprobs``, ``training_step`` (scoring plus the loss's forward and backward)."""
+        return dict(self.memory.peaks)
 
 
 def timed_trainer(base: type, clock: RoundClock) -> type:

@@ -81,6 +81,8 @@ def build_record(run: Run, result: RoundResult) -> RoundRecord:
         seconds_merge=round(laps.get("merge", 0.0), 3),
         seconds_by_phase={name: round(seconds, 4) for name, seconds in laps.items()},
         seconds_train_by_phase={name: round(seconds, 6) for name, seconds in result.trained.seconds_by_phase.items()},
+        peak_rss_mb_by_phase=dict(result.phases.memory.peaks),
+        peak_rss_mb_train_by_phase=dict(result.trained.peak_rss_mb_by_phase),
         eval_verdicts=item_verdicts(result.held_out),
         validation_accuracy=result.validation.accuracy,
         validation_metrics=result.validation.metrics,

@@ -146,9 +146,11 @@ def format_time_table(report: dict[str, Any]) -> str:
     measured = sum(seconds for name, seconds in rows if not name.startswith(" "))
     rows.append(("unmeasured", total - measured))
     share = (lambda x: 100 * x / total) if total > 0 else (lambda x: 0.0)
-    lines = [f"time by phase over {len(rounds)} round(s), {total:.1f} s in all",
-             f"{'phase':<20} {'seconds':>9} {'share':>6} {'per round':>9}"]
-    lines += [f"{name:<20} {seconds:>9.2f} {share(seconds):>5.1f}% {seconds / len(rounds):>9.2f}" for name, seconds in rows]
+    peaks = {name: max((rec.get("peak_rss_mb_by_phase") or {}).get(name, 0.0) for rec in rounds) for name, _ in rows}
+    lines = [f"time and peak memory by phase over {len(rounds)} round(s), {total:.1f} s in all",
+             f"{'phase':<20} {'seconds':>9} {'share':>6} {'per round':>9} {'peak MiB':>9}"]
+    lines += [f"{name:<20} {seconds:>9.2f} {share(seconds):>5.1f}% {seconds / len(rounds):>9.2f} "
+              f"{peaks.get(name) or '-':>9}" for name, seconds in rows]
     return "\n".join(lines)
 
 

@@ -34,7 +34,13 @@ from boostlora.runs import svd_cache
 from boostlora.runs.persistence import restore, save
 from boostlora.runs.recorder import item_verdicts, save_round_predictions
 from boostlora.runs.report import format_table
-from boostlora.runs.run_identity import check_resume, check_same_data, check_same_model, data_digests, settings_digest
+from boostlora.runs.run_identity import (
+    check_resume,
+    check_same_data,
+    check_same_model,
+    data_digests,
+    settings_digest,
+)
 
 
 def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:

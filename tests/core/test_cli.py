@@ -53,7 +53,7 @@ def test_report_prints_the_table_and_plots(good_run, capsys):
     rounds = json.loads((good_run / "report.json").read_text())["rounds"]
     train_line = next(line for line in out.splitlines() if line.startswith("train "))
     assert float(train_line.split()[1]) == pytest.approx(sum(r["seconds_by_phase"]["train"] for r in rounds), abs=0.01)
-    assert "time by phase over 2 round(s)" in out and "eval_heldout" in out
+    assert "time and peak memory by phase over 2 round(s)" in out and "eval_heldout" in out and "peak MiB" in out
 
 
 def test_preset_and_config_file_layer_under_overrides(toy_plugin, tmp_path, capsys):

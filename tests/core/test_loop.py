@@ -130,7 +130,8 @@ def test_round_0_is_the_same_whatever_max_rounds_is(toy_plugin, tmp_path):
     from boostlora.runs.svd_cache import read
 
     reports = {n: boost(settings(targets=["hidden"], max_rounds=n), tmp_path / str(n)) for n in (2, 8)}
-    timing = {"seconds", "seconds_train", "seconds_eval_train", "seconds_merge", "seconds_by_phase", "seconds_train_by_phase"}
+    timing = {"seconds", "seconds_train", "seconds_eval_train", "seconds_merge", "seconds_by_phase", "seconds_train_by_phase",
+              "peak_rss_mb_by_phase", "peak_rss_mb_train_by_phase"}
     first = [{k: v for k, v in reports[n]["rounds"][0].items() if k not in timing} for n in (2, 8)]
     assert first[0] == first[1]
     short, long = (read(tmp_path / str(n) / "svd.safetensors")[0]["hidden"] for n in (2, 8))

@@ -26,7 +26,8 @@ SETTINGS = [
     "task=toy", "u=4", "weight_tying=0.0", "targets=[out]", "show_progress=false", "max_rounds=3",
     "objective_options.steps=20", "task_options.n_train=64", "task_options.n_eval=32",
 ]
-TIMING = ("seconds", "seconds_train", "seconds_eval_train", "seconds_merge", "seconds_by_phase", "seconds_train_by_phase")
+TIMING = ("seconds", "seconds_train", "seconds_eval_train", "seconds_merge", "seconds_by_phase", "seconds_train_by_phase",
+          "peak_rss_mb_by_phase", "peak_rss_mb_train_by_phase")  # measurements of the machine, not of the run
 
 
 def start_args(out: Path, *extra: str) -> list[str]:
