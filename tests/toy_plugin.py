@@ -75,14 +75,14 @@ class ToyTask(Task):
         return [(x[i], int(labels[i])) for i in range(len(x))]
 
     def predict(self, model: nn.Module, examples: Sequence) -> list[int]:
-        x = torch.stack([ex[0] for ex in examples])
+        x = torch.stack([ex[0] for ex in examples]).to(model.out.weight.dtype)  # the run may load it in bfloat16
         return model(x).argmax(-1).tolist()
 
     def oracle(self, example, prediction) -> Verdict:
         return Verdict(prediction == example[1])
 
     def loss(self, model: nn.Module, examples: Sequence) -> torch.Tensor:
-        x = torch.stack([ex[0] for ex in examples])
+        x = torch.stack([ex[0] for ex in examples]).to(model.out.weight.dtype)  # the run may load it in bfloat16
         y = torch.tensor([ex[1] for ex in examples])
         return F.cross_entropy(model(x), y)
 

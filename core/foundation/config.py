@@ -103,6 +103,11 @@ class RunConfig:
     )
     seed: int = field(default=0, metadata={"help": "seed for data, projections and training"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+    dtype: Literal["float32", "bfloat16", "float16"] = field(
+        default="float32",
+        metadata={"help": "the model's dtype: float32 (the default, and right on CPUs) or bfloat16 (the usual choice "
+                  "on GPUs); the one-time SVD, the rounds' cores and every merge stay in fp32 whatever it is"},
+    )
     threads: int | None = field(
         default=None, metadata={"help": "torch CPU threads for the run (unset: torch's default); 1 suits tiny models"}
     )

@@ -27,3 +27,8 @@ def set_up_process(config: RunConfig) -> torch.device:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     return device
+
+
+def run_dtype(config: RunConfig) -> torch.dtype:
+    """The torch dtype of the run's model (``dtype``)."""
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[config.dtype]

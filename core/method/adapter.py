@@ -176,9 +176,13 @@ def attach_round_adapter(
     return adapter
 
 
-def load_frozen_model(task: Task, model_name: str, device: torch.device, targets: list[str] | None) -> tuple[nn.Module, list[str]]:
-    """The task's model with every weight frozen, and the target modules the rounds adapt (``targets``, or the
-    task's defaults), resolved against it."""
+def load_frozen_model(task: Task, model_name: str, device: torch.device, targets: list[str] | None,
+                      dtype: torch.dtype = torch.float32) -> tuple[nn.Module, list[str]]:
+    """The task's model in ``dtype`` with every weight frozen, and the target modules the rounds adapt (``targets``,
+    or the task's defaults), resolved against it. A task loads its model as it likes; floating-point weights are
+    cast to the run's ``dtype`` here, so every task honours the setting."""
     model = task.load_model(model_name, device)
+    if any(p.is_floating_point() and p.dtype != dtype for p in model.parameters()):
+        model.to(dtype=dtype)
     model.requires_grad_(False)
     return model, resolve_targets(model, targets or list(task.default_targets))

@@ -11,8 +11,10 @@ import torch
 from torch import nn
 
 from boostlora.foundation import distributed
+from boostlora.foundation.device import run_dtype
 from boostlora.foundation.errors import BoostLoraError
 from boostlora.foundation.faults import fault_point
+from boostlora.method.adapter import load_frozen_model
 from boostlora.method.merge import replay_round
 from boostlora.method.state import Run
 from boostlora.runs import checkpoint as ckpt
@@ -76,8 +78,7 @@ def rebuild_model(run: Run, rounds: int) -> nn.Module:
     rebuilt model would not be the model the run measured.
     """
     torch.manual_seed(run.config.seed)  # as when the run started, for tasks that initialise weights at random
-    model = run.task.load_model(run.report["model"], run.device)
-    model.requires_grad_(False)
+    model, _ = load_frozen_model(run.task, run.report["model"], run.device, run.targets, run_dtype(run.config))
     extra = {k: v.detach() for k, v in run.task.extra_state(run.model).items()}
     if extra:
         model.load_state_dict(extra, strict=False)

@@ -22,11 +22,11 @@ from boostlora.contract.task import Task
 from boostlora.contract.values import Evaluation, Splits
 from boostlora.foundation import distributed
 from boostlora.foundation.config import RunConfig
-from boostlora.foundation.device import set_up_process
+from boostlora.foundation.device import run_dtype, set_up_process
 from boostlora.foundation.errors import BoostLoraError, ConfigError
 from boostlora.method import block_gain
 from boostlora.method.adapter import load_frozen_model
-from boostlora.method.merge import RankLedger
+from boostlora.method.merge import RankLedger, merge_bound
 from boostlora.method.state import Run
 from boostlora.method.subspace import SubspaceAllocator, check_capacity
 from boostlora.runs import checkpoint as ckpt
@@ -51,7 +51,7 @@ def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
     data = data_digests(config) if state is None else {}  # the data files as the task is about to read them
     device = set_up_process(config)
     splits = run_splits(task, config)
-    model, targets = load_frozen_model(task, model_name, device, config.targets)
+    model, targets = load_frozen_model(task, model_name, device, config.targets, run_dtype(config))
     identity = settings_digest(config, model_name, targets)
     if state is not None:
         check_same_model(state, identity, run_dir)
@@ -201,6 +201,8 @@ def new_report(config: RunConfig, task: Task, model_name: str, targets: list[str
         "base_validation_metrics": base_validation.metrics,
         "base_validation_verdicts": item_verdicts(base_validation),
         "keep": config.keep,
+        "dtype": config.dtype,
+        "merge_bound": merge_bound(run_dtype(config), config.merge_tolerance),  # what every round's merge_gap is held to
         "rounds": [],
         "stop_reason": None,
     }
