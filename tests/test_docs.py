@@ -53,3 +53,16 @@ def test_pyproject_lists_every_package():
             relative = init.parent.relative_to(ROOT / folder).parts
             found.add(".".join((package, *relative)))
     assert found == set(config["packages"])
+
+
+def test_the_gpu_check_lists_its_steps_without_running_them():
+    """benchmarks/gpu_check.sh --dry-run works on any machine: every step listed, nothing run, exit 0."""
+    import subprocess
+
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run"], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    steps = [line for line in done.stdout.splitlines() if line.startswith("[")]
+    assert len(steps) == 5 and "dry run: 5 steps listed, nothing ran" in done.stdout
+    assert "BOOSTLORA_TEST_DEVICES=cpu,cuda" in done.stdout and "gpu_round_timing.py" in done.stdout
+    assert "-> exit" not in done.stdout  # nothing ran
