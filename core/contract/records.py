@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -47,6 +48,16 @@ class RoundRecord:
     validation_verdicts: list[int] = field(default_factory=list)
     no_signal: bool = False  # the round could not learn: every GRPO group had one reward, or the update is zero
     weights_sha256: str | None = None  # multi-process runs: digest of the merged target weights, equal on every rank
+
+    def __getitem__(self, key: str) -> Any:
+        """``record["round"]``: how hooks read records before they were typed; kept working, with a warning."""
+        warnings.warn(
+            f'RoundRecord is a dataclass: read record.{key} instead of record["{key}"] (dict-style access will be '
+            "removed in a later release)", DeprecationWarning, stacklevel=2,
+        )
+        if not isinstance(key, str) or key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``report.json`` form; ``weights_sha256`` only where there is one (multi-process runs)."""

@@ -113,3 +113,21 @@ def test_hooks_receive_typed_read_only_objects(toy_plugin):
     assert meddler.seen == [(RunView, RoundRecord)] * 3
     assert [rec["round"] for rec in report["rounds"]] == [0, 1, 2]
 
+
+
+def test_a_hook_written_for_dict_records_still_runs_with_a_deprecation_warning():
+    """Plugins written against the release before typed records read ``record["round"]``: still works, and warns."""
+    import warnings
+
+    from boostlora import RoundRecord
+
+    record = RoundRecord(round=3, n_train=10, n_failures=4, train_accuracy=0.6, eval_accuracy=0.5, trainable_params=2,
+                         cumulative_params=8, effective_rank={"m": 8}, entropy_rank={"m": 7.5}, seconds=1.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert record["round"] == 3 and record["eval_accuracy"] == 0.5
+    assert any(issubclass(w.category, DeprecationWarning) and "record.round" in str(w.message) for w in caught)
+    import pytest
+
+    with pytest.raises(KeyError):
+        record["no_such_field"]
