@@ -26,6 +26,9 @@ class CodeOptions(Options):
                    "google-research-datasets/mbpp, or a .jsonl path")
     generated_count: int = option(400, "dataset=generated: how many problems (at least 2)")
     generated_seed: int = option(0, "dataset=generated: the seed the problems are drawn from")
+    generated_tests: str = option(
+        "strong", "dataset=generated: strong (edge cases + seeded random inputs, ~25 hidden tests) or four "
+                  "(the four random calls of earlier versions, which classic bugs pass; only to reproduce old numbers)")
     subset: str = option("full", "MBPP only: full or sanitized")
     eval_dataset: str | None = option(
         None, "held-out problems from another source (e.g. train on MBPP, evaluate on humaneval)")

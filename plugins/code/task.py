@@ -20,7 +20,7 @@ from . import data
 from .checker import Checker, to_verdict
 from .consent import OPTION, require_consent
 from .data import Problem
-from .generated import GENERATED, generate_problems
+from .generated import GENERATED, TEST_SETS, generate_problems
 from .limits import ALL_LIMITS, Limits
 from .metrics import mean_pass_at_k, pass_at_1_greedy
 from .options import CodeOptions
@@ -153,7 +153,10 @@ class CodeTask(Task):
             count, seed = self.options["generated_count"], self.options["generated_seed"]
             if not isinstance(count, int) or isinstance(count, bool) or count < 2:
                 raise ConfigError(f"generated_count must be an integer of at least 2, got {count!r}")
-            return generate_problems(count, int(seed))
+            tests = self.options["generated_tests"]
+            if tests not in TEST_SETS:
+                raise ConfigError(f"generated_tests must be one of {', '.join(TEST_SETS)}, got {tests!r}")
+            return generate_problems(count, int(seed), tests)
         return data.load_problems(source, self.options["subset"], split)
 
     # -- generation -----------------------------------------------------------------------------------------
