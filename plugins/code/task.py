@@ -222,7 +222,9 @@ class CodeTask(Task):
         return Evaluation(predictions, verdicts, metrics)
 
     def metrics(self, examples: Sequence[Any], predictions: Sequence[Any], verdicts: Sequence[Verdict]) -> dict[str, float]:
-        return {"pass@1_greedy": pass_at_1_greedy(v.correct for v in verdicts)}
+        # The isolation in force, so report.json says what the program ran under (``bwrap`` unless one was named).
+        return {"pass@1_greedy": pass_at_1_greedy(v.correct for v in verdicts),
+                "sandbox_isolation": self.checker.isolation.name}
 
     def merge_metrics(self, examples, predictions, verdicts, shards) -> dict[str, Any]:
         """Across processes: ``limit/*`` are counts of programs stopped by a limit, so the shards' counts add up."""
