@@ -44,7 +44,12 @@ def to_verdict(result: SandboxResult, graded: bool = False) -> Verdict:
     # Graded: only units that call the program count, so an ``assert True`` pays nothing to a program that raises.
     score = (min(1.0, max(0.0, result.scored / result.scored_total)) if graded and result.scored_total
              else (0.0 if graded else None))
-    return Verdict(correct=result.ok, detail=f"{head}: {result.detail}", score=score)
+    return Verdict(correct=result.ok, detail=_printable(f"{head}: {result.detail}"), score=score)
+
+
+def _printable(text: str) -> str:
+    """``text`` without control characters (the program's messages reach logs and terminals through the detail)."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
 class Checker:

@@ -127,6 +127,10 @@ class Remote:
             self.limit = info["limit"]
             raise CandidateGone(f"{name}: {info['detail']}")
         exc_type = getattr(builtins, info["type"], None)
+        # StopIteration from the program is an ordinary error: re-raised as itself it would end a test's
+        # ``all(map(f, xs))`` early, and an empty ``all`` passes.
+        if exc_type in (StopIteration, StopAsyncIteration):
+            raise CandidateError(info["detail"] or info["type"])
         if isinstance(exc_type, type) and issubclass(exc_type, Exception) and exc_type.__module__ == "builtins":
             try:
                 raise exc_type(info["message"])

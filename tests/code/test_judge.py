@@ -105,3 +105,22 @@ def test_helpers_that_call_the_program_make_their_units_count():
     assert program_units(units, setup="", prefix="def poly(xs, x):\n    return xs[0]", entry_point="inc",
                          candidate=True) == (0, 2)
     assert program_units(("assert f(1) == 2", "assert len([]) == 0", "import math\nassert math.pi > 3")) == (0,)
+
+
+def test_stop_iteration_from_the_program_is_an_error_not_the_end_of_a_test_loop(isolation):
+    """``all(map(f, xs))`` over an empty iteration is True: a StopIteration that ended the judge's loop early
+    would turn a raising program into a pass."""
+    problem = Problem("j/stop", "", "pos", ("assert all(map(pos, [1, 2, 3]))", "assert not any(map(pos, [-1, -2]))"))
+    for cheat in ("def pos(x):\n    raise StopIteration", "def pos(x):\n    return next(iter([]))",
+                  "def pos(x):\n    raise StopAsyncIteration"):
+        result, verdict = _check(isolation, problem, cheat, graded=True)
+        assert not verdict.correct and verdict.score == 0.0, result
+    assert _check(isolation, problem, "def pos(x):\n    return x > 0")[0].ok
+
+
+def test_control_characters_never_reach_the_verdict_detail(isolation):
+    problem = Problem("j/ctl", "", "f", ("assert f(1) == 2",))
+    cheat = "def f(x):\n    raise ValueError('\\x1b[2J\\x1b[31mPASSED\\r\\nall tests passed\\x07')"
+    _, verdict = _check(isolation, problem, cheat)
+    assert not verdict.correct and all(ch.isprintable() for ch in verdict.detail), repr(verdict.detail)
+    assert "\x1b" not in verdict.detail and "\n" not in verdict.detail
