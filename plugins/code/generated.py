@@ -145,8 +145,8 @@ _NUMBER_EDGES = [(0,), (1,), (-1,), (2,), (-7,), (100,), (-100,), (12345,)]
 _SUM_EDGES = [([],), ([0],), ([5],), ([-3],), ([1, 2, 3],), ([-1, -2, -3],), ([4, -4],), ([10, -3, 7, 2],), ([2, 2, 2],)]
 _MAX_EDGES = [([0],), ([-5],), ([7],), ([3, 3],), ([-3, -1, -7],), ([9, 1, 2],), ([1, 2, 9],), ([1, 9, 2],),
               ([-10, 0, -1],), ([5, 5, 1, 5],)]
-_LIST = lambda r, _p: (_list(r),)  # noqa: E731
-_SMALL = lambda r, _p: (_list(r, -9, 9, 0, 6),)  # noqa: E731
+_LIST = lambda r, _p: (_list(r),)
+_SMALL = lambda r, _p: (_list(r, -9, 9, 0, 6),)
 
 FAMILIES: tuple[Family, ...] = (
     Family("add", _const("add", "plus"), lambda k: _NUMBER_EDGES + [(k,), (-k,)], lambda r, k: (r.randint(-1000, 1000),)),
