@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from boostlora import ConfigError, Verdict
 
 from . import memory
-from .data import Problem
+from .data import Problem, program_units
 from .extract import assemble
 from .isolation import Isolation, select
 from .limits import Limits
@@ -34,14 +34,22 @@ def build_job(problem: Problem, answer: str) -> Job:
         program=assemble(problem.prefix, answer, problem.entry_point),
         units=problem.units, setup=problem.setup, candidate=problem.entry_point if problem.candidate else None,
         prefix=problem.prefix,
+        scored=program_units(problem.units, problem.setup, problem.prefix, problem.entry_point, problem.candidate),
     )
 
 
 def to_verdict(result: SandboxResult, graded: bool = False) -> Verdict:
     """A verdict whose detail starts with the status (and the limit, when one stopped the program)."""
     head = f"limit {result.limit}" if result.limit else result.status
-    score = min(1.0, max(0.0, result.passed / result.total)) if graded and result.total else (0.0 if graded else None)
-    return Verdict(correct=result.ok, detail=f"{head}: {result.detail}", score=score)
+    # Graded: only units that call the program count, so an ``assert True`` pays nothing to a program that raises.
+    score = (min(1.0, max(0.0, result.scored / result.scored_total)) if graded and result.scored_total
+             else (0.0 if graded else None))
+    return Verdict(correct=result.ok, detail=_printable(f"{head}: {result.detail}"), score=score)
+
+
+def _printable(text: str) -> str:
+    """``text`` without control characters (the program's messages reach logs and terminals through the detail)."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
 class Checker:

@@ -74,6 +74,78 @@ def check_units(test_code: str, check_name: str = "check") -> tuple[str, tuple[s
     return setup, tuple(units)
 
 
+def _bound_names(tree: ast.AST) -> set[str]:
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    return bound
+
+
+def _parse(code: str) -> ast.AST | None:
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def program_units(units: Sequence[str], setup: str = "", prefix: str = "", entry_point: str | None = None,
+                  candidate: bool = False) -> tuple[int, ...]:
+    """Indices of the units that use the program: they name the function under test (``candidate``, the entry
+    point, or a name the tests read and neither they, their setup, the prompt's code nor the builtins define,
+    MBPP's ``assert f(x) == y``), directly or through a helper function that does.
+
+    A unit such as ``assert True`` uses no program: it passes whatever the answer is, so it must not count
+    toward a graded score (the judge also checks, at run time, that a counted unit really called the program)."""
+    import builtins
+
+    trees = [_parse(u) for u in units]
+    defined = set(dir(builtins))
+    for code in (setup, prefix):
+        tree = _parse(code) if code else None
+        if tree is not None:
+            defined |= _bound_names(tree)
+    read: set[str] = set()
+    bound: set[str] = set()
+    for tree in trees:
+        if tree is not None:
+            bound |= _bound_names(tree)
+            read |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    program = (read - bound - defined) | ({entry_point} if entry_point else set()) | ({"candidate"} if candidate else set())
+    helpers = [node for code in (setup, *units) for node in ast.walk(_parse(code) or ast.Module(body=[], type_ignores=[]))
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
+    changed = True
+    while changed:  # a helper that names the program makes its own name a way to reach it
+        changed = False
+        for node in helpers:
+            name = getattr(node, "name", None)
+            if name and name not in program and any(
+                    isinstance(n, ast.Name) and n.id in program for n in ast.walk(node)):
+                program.add(name)
+                changed = True
+    return tuple(i for i, tree in enumerate(trees) if tree is not None and any(
+        isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in program for n in ast.walk(tree)))
+
+
+def check_calls_program(problems: Iterable[Problem]) -> list[Problem]:
+    """``problems``, refusing one with no test that uses the program: nothing could tell a right answer from a
+    wrong one, and every answer would score the same."""
+    problems = list(problems)
+    for problem in problems:
+        if not program_units(problem.units, problem.setup, problem.prefix, problem.entry_point, problem.candidate):
+            raise DataError(
+                f"problem {problem.task_id} has no test that calls the program "
+                f"({len(problem.units)} test(s), none naming {problem.entry_point or 'the function under test'}); "
+                "fix or drop it: it cannot tell a right answer from a wrong one")
+    return problems
+
+
 def _humaneval_problem(row: Mapping[str, Any]) -> Problem:
     setup, units = check_units(row["test"])
     canonical = row.get("canonical_solution")

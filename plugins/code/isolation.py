@@ -11,14 +11,16 @@ Three levels, strongest first:
              only together with its own user namespace, which as root would map the program to host root,
              so as root the program instead drops to an unused uid (no capabilities anywhere). Needs the
              ``bubblewrap`` package and either root or unprivileged user namespaces.
-``unshare``  the fallback: a new network namespace (util-linux ``unshare``) plus rlimits and a throw-away
+``unshare``  the fallback, only when named: a new network namespace (util-linux ``unshare``) plus rlimits and a throw-away
              host directory. The file system is protected only by Unix permissions, which is why root
              drops to an unused uid inside.
 ``rlimits``  rlimits and the process group only: no network or file-system isolation. Never picked
              automatically; a user must ask for it by name.
 
 Each level is probed once by actually running Python through it (a container may ship ``bwrap`` while
-forbidding the namespaces it needs), and the level in force is logged once.
+forbidding the namespaces it needs), and the level in force is logged once. ``auto`` (the default) means
+``bwrap``: where it does not work the run stops with the reason and ``apt-get install bubblewrap``; the
+fallbacks run only when named (``sandbox_isolation=unshare`` or ``rlimits``).
 """
 
 from __future__ import annotations
@@ -237,19 +239,26 @@ def _candidate(name: str) -> Isolation:
 
 @functools.lru_cache(maxsize=None)
 def select(level: str = "auto") -> Isolation:
-    """The isolation to use for ``level``, probed once per process and logged once; ConfigError if unusable."""
+    """The isolation to use for ``level``, probed once per process and logged once; ConfigError if unusable.
+
+    Secure by default: ``auto`` means bubblewrap and nothing weaker. Where bubblewrap does not work the run stops
+    (before any model loads) with the reason and the install command; the weaker levels run only when named."""
     if level not in LEVELS:
         raise ConfigError(f"unknown sandbox isolation '{level}' (use one of {', '.join(LEVELS)})")
-    order = ["bwrap", "unshare"] if level == "auto" else [level]
-    reasons = []
-    for name in order:
-        isolation = _candidate(name)
-        ok, why = _works(isolation) if name != "rlimits" else (True, "")
-        if ok:
-            (log.info if name == "bwrap" else log.warning)("code sandbox isolation: %s", isolation.description)
-            return isolation
-        reasons.append(f"{name}: {why}")
+    name = "bwrap" if level == "auto" else level
+    isolation = _candidate(name)
+    ok, why = _works(isolation) if name != "rlimits" else (True, "")
+    if ok:
+        (log.info if name == "bwrap" else log.warning)("code sandbox isolation: %s", isolation.description)
+        return isolation
+    why = " ".join(why.split())[:200] or "it did not run"
+    if name == "bwrap":
+        raise ConfigError(
+            f"no working sandbox for model-written code (bwrap: {why}): sandbox_isolation={level} needs bubblewrap; "
+            "install bubblewrap (apt-get install bubblewrap) and allow unprivileged user namespaces, or name a weaker "
+            "isolation explicitly: sandbox_isolation=unshare (no mount or pid namespace) or sandbox_isolation=rlimits (none)"
+        )
     raise ConfigError(
-        "no working sandbox for model-written code (" + "; ".join(reasons) + "): install bubblewrap "
-        "(apt-get install bubblewrap) or allow user namespaces, or accept weak isolation with sandbox_isolation=rlimits"
+        f"no working sandbox for model-written code ({name}: {why}): install bubblewrap (apt-get install bubblewrap) "
+        "and use sandbox_isolation=auto, or accept weak isolation with sandbox_isolation=rlimits"
     )

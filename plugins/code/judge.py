@@ -28,7 +28,9 @@ neither the tests nor the prompt define becomes a proxy for the candidate's func
 import of ``ast``, a third of its start-up.
 
 Protocol. stdin: one job (``marshal``). stdout (read only by the host): ``passed <i>`` after each passing
-unit, so a graded count survives a later timeout, and a final ``result <json>`` line.
+unit, so a graded count survives a later timeout, ``scored <i>`` after it when the unit is one a graded score
+counts (it uses the program, by the host's reading of its code) and it did call the program, and a final
+``result <json>`` line.
 """
 
 import builtins
@@ -63,6 +65,7 @@ class Remote:
         self.calls, self.reply = calls_fd, os.fdopen(reply_fd, "rb")
         self.cap = reply_cap
         self.limit = None  # a limit the candidate reported (advisory: it only ever makes a verdict worse)
+        self.calls_made = 0  # calls answered with a value or an exception: a unit that made none tested nothing
 
     def _read(self):
         line = self.reply.readline(self.cap + 1)
@@ -110,6 +113,8 @@ class Remote:
     def call(self, name, args, kwargs):
         self._send("call", name, args, kwargs)  # WireError here: the tests passed something that is not data
         kind, payload = self._read()
+        if kind in ("v", "e"):
+            self.calls_made += 1
         if kind == "v":
             try:
                 return loads(payload)
@@ -122,6 +127,10 @@ class Remote:
             self.limit = info["limit"]
             raise CandidateGone(f"{name}: {info['detail']}")
         exc_type = getattr(builtins, info["type"], None)
+        # StopIteration from the program is an ordinary error: re-raised as itself it would end a test's
+        # ``all(map(f, xs))`` early, and an empty ``all`` passes.
+        if exc_type in (StopIteration, StopAsyncIteration):
+            raise CandidateError(info["detail"] or info["type"])
         if isinstance(exc_type, type) and issubclass(exc_type, Exception) and exc_type.__module__ == "builtins":
             try:
                 raise exc_type(info["message"])
@@ -208,7 +217,9 @@ def main():
         namespace["candidate"] = remote.function(entry)
 
     first_failure, passed = "", 0
+    scored = set(job.get("scored", range(len(units))))
     for index, unit in enumerate(units):
+        calls_before = remote.calls_made
         try:
             exec(compile(unit, f"<test {index}>", "exec"), namespace)
         except CandidateGone as exc:
@@ -223,6 +234,8 @@ def main():
         else:
             passed += 1
             emit(f"passed {index}")
+            if index in scored and remote.calls_made > calls_before:
+                emit(f"scored {index}")
     try:
         strays = remote.finish()
     except CandidateGone:

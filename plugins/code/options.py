@@ -26,6 +26,9 @@ class CodeOptions(Options):
                    "google-research-datasets/mbpp, or a .jsonl path")
     generated_count: int = option(400, "dataset=generated: how many problems (at least 2)")
     generated_seed: int = option(0, "dataset=generated: the seed the problems are drawn from")
+    generated_tests: str = option(
+        "strong", "dataset=generated: strong (edge cases + seeded random inputs, ~25 hidden tests) or four "
+                  "(the four random calls of earlier versions, which classic bugs pass; only to reproduce old numbers)")
     subset: str = option("full", "MBPP only: full or sanitized")
     eval_dataset: str | None = option(
         None, "held-out problems from another source (e.g. train on MBPP, evaluate on humaneval)")
@@ -39,7 +42,9 @@ class CodeOptions(Options):
     max_new_tokens: int = option(384, "tokens generated per answer (greedy evaluation and pass@k samples)")
     batch_size: int = option(16, "prompts per generation batch when evaluating")
     graded_reward: bool = option(False, "reward = fraction of tests passed instead of all-or-nothing")
-    sandbox_isolation: str = option("auto", "auto (the strongest that works), bwrap, unshare, or rlimits (weak; only when named)")
+    sandbox_isolation: str = option(
+        "auto", "auto (= bwrap: the run stops if bubblewrap is unusable), or a weaker level named explicitly: "
+                "unshare (fallback) or rlimits (weak)")
     sandbox_workers: int | None = option(None, "programs run in parallel (unset and maximum: the CPU cores available)")
     sandbox_limits: dict[str, Any] = option(
         {}, "overrides of the per-program limits (wall_seconds, cpu_seconds, memory_bytes, ...), e.g. {wall_seconds: 5}")

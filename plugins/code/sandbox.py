@@ -38,6 +38,7 @@ from pathlib import Path
 
 from . import limits as L
 from . import seccomp
+from .data import program_units
 from .isolation import Isolation, sandbox_python
 from .limits import Limits
 
@@ -71,6 +72,8 @@ class Job:
     candidate: str | None = None
     stop_on_failure: bool = True
     prefix: str = ""  # the prompt's code: its helpers are the judge's own, not the candidate's
+    # Indices of the units a graded score counts (those that use the program; None: found by ``program_units``).
+    scored: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ class SandboxResult:
     cpu_seconds: float = 0.0
     stdout: str = ""
     stderr: str = field(default="", repr=False)
+    scored: int = 0  # units that passed *and* called the program: what a graded score counts
+    scored_total: int = 0  # units that use the program (an ``assert True`` is not one)
 
     @property
     def ok(self) -> bool:
@@ -291,6 +296,8 @@ def _reap(proc: subprocess.Popen):
 
 
 def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> SandboxResult:
+    scored = job.scored if job.scored is not None else program_units(
+        job.units, job.setup, job.prefix, job.candidate, job.candidate is not None)
     calls_r, calls_w = os.pipe()
     reply_r, reply_w = os.pipe()
     callee_job = marshal.dumps({
@@ -299,7 +306,7 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
         "prctl": not isolation.pid_namespace, "calls_fd": calls_r, "reply_fd": reply_w,
     })
     judge_job = marshal.dumps({
-        "prefix": job.prefix, "setup": job.setup, "units": list(job.units), "names": free_names(job.units),
+        "prefix": job.prefix, "setup": job.setup, "units": list(job.units), "names": free_names(job.units), "scored": list(scored),
         "entry_point": job.candidate,
         "candidate": job.candidate is not None, "stop_on_failure": job.stop_on_failure, "calls_fd": calls_w, "reply_fd": reply_r,
         "reply_bytes": limits.output_bytes, "cpu_seconds": limits.cpu_seconds, "memory_bytes": max(limits.memory_bytes, JUDGE_MEMORY),
@@ -365,7 +372,7 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
         _reap(judge)
         usage = _reap(candidate)
         streams.close(procs)
-    report, passed_units = _read_verdict(verdict, len(job.units))
+    report, passed_units, scored_units = _read_verdict(verdict, len(job.units), scored)
     clean = (report is not None and report["limit"] not in (L.PROCESSES, L.STRAY_PROCESSES) and not report["strays"]
              and not lingered)
     strays = _kill_everything(candidate.pid, None if isolation.pid_namespace and clean else uid)
@@ -373,7 +380,7 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
         _remove_tree(scratch)
     cpu = usage.ru_utime + usage.ru_stime
     common = {"seconds": time.monotonic() - start, "cpu_seconds": cpu, "stdout": out[-_TAIL:].decode(errors="replace"),
-              "stderr": err[-_TAIL:].decode(errors="replace")}
+              "stderr": err[-_TAIL:].decode(errors="replace"), "scored": scored_units, "scored_total": len(scored)}
     total = len(job.units)
     if stopped == L.WALL_TIME:
         return SandboxResult("limit", f"still running after the {limits.wall_seconds:g}s wall-clock limit; killed",
@@ -413,16 +420,19 @@ def _classify_exit(code: int, isolation: Isolation, limits: Limits, cpu: float, 
     return SandboxResult("error", f"exited with code {code} before the tests finished {tail[0]}".strip(), total=total, **common)
 
 
-def _read_verdict(text: bytearray, total: int) -> tuple[dict | None, int]:
-    """The judge's final report (None when there is none) and the units it counted as passed.
+def _read_verdict(text: bytearray, total: int, scored: tuple[int, ...] = ()) -> tuple[dict | None, int, int]:
+    """The judge's final report (None when there is none), the units it counted as passed, and of those the
+    ones in ``scored`` that it saw call the program (``scored <i>``).
 
     Only the judge writes here, but the check must not fail on any bytes whatsoever: every field is checked,
     and the passed count is the number of distinct unit indices the judge reported, clamped to ``total``."""
-    report, passed = None, set()
+    report, passed, called = None, set(), set()
     for raw in bytes(text).splitlines():
         kind, _, rest = raw.partition(b" ")
         if kind == b"passed" and rest.isdigit() and len(rest) < 9 and int(rest) < total:
             passed.add(int(rest))
+        elif kind == b"scored" and rest.isdigit() and len(rest) < 9 and int(rest) < total:
+            called.add(int(rest))
         elif kind == b"result":
             try:
                 value = json.loads(rest)
@@ -440,7 +450,7 @@ def _read_verdict(text: bytearray, total: int) -> tuple[dict | None, int]:
         }
         if report["status"] == "limit" and report["limit"] is None:
             report["status"] = "error"
-    return report, min(len(passed), total)
+    return report, min(len(passed), total), len(called & passed & set(scored))
 
 
 def _remove_tree(path: str) -> None:

@@ -20,7 +20,7 @@ from . import data
 from .checker import Checker, to_verdict
 from .consent import OPTION, require_consent
 from .data import Problem
-from .generated import GENERATED, generate_problems
+from .generated import GENERATED, TEST_SETS, generate_problems
 from .limits import ALL_LIMITS, Limits
 from .metrics import mean_pass_at_k, pass_at_1_greedy
 from .options import CodeOptions
@@ -153,8 +153,11 @@ class CodeTask(Task):
             count, seed = self.options["generated_count"], self.options["generated_seed"]
             if not isinstance(count, int) or isinstance(count, bool) or count < 2:
                 raise ConfigError(f"generated_count must be an integer of at least 2, got {count!r}")
-            return generate_problems(count, int(seed))
-        return data.load_problems(source, self.options["subset"], split)
+            tests = self.options["generated_tests"]
+            if tests not in TEST_SETS:
+                raise ConfigError(f"generated_tests must be one of {', '.join(TEST_SETS)}, got {tests!r}")
+            return data.check_calls_program(generate_problems(count, int(seed), tests))
+        return data.check_calls_program(data.load_problems(source, self.options["subset"], split))
 
     # -- generation -----------------------------------------------------------------------------------------
     def prompt(self, example: Problem) -> str | list[dict[str, str]]:
@@ -219,7 +222,9 @@ class CodeTask(Task):
         return Evaluation(predictions, verdicts, metrics)
 
     def metrics(self, examples: Sequence[Any], predictions: Sequence[Any], verdicts: Sequence[Verdict]) -> dict[str, float]:
-        return {"pass@1_greedy": pass_at_1_greedy(v.correct for v in verdicts)}
+        # The isolation in force, so report.json says what the program ran under (``bwrap`` unless one was named).
+        return {"pass@1_greedy": pass_at_1_greedy(v.correct for v in verdicts),
+                "sandbox_isolation": self.checker.isolation.name}
 
     def merge_metrics(self, examples, predictions, verdicts, shards) -> dict[str, Any]:
         """Across processes: ``limit/*`` are counts of programs stopped by a limit, so the shards' counts add up."""

@@ -86,3 +86,19 @@ def test_hub_offline_gives_one_clear_line(monkeypatch):
         data.load_problems(data.MBPP_HUB, "tiny", "test")
     with pytest.raises(DataError, match="unknown code dataset"):
         data.load_problems("someone/else", None, "test")
+
+
+def test_a_problem_without_a_test_that_calls_the_program_is_refused_at_load_time(tmp_path, monkeypatch):
+    from boostlora_plugins.code.task import CodeTask
+
+    path = tmp_path / "free.jsonl"
+    rows = [{"task_id": "ok", "prompt": "add", "test_list": ["assert add(1, 2) == 3", "assert True"]},
+            {"task_id": "free", "prompt": "add", "test_list": ["assert True", "assert 1 + 1 == 2"]}]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(DataError, match="problem free has no test that calls the program"):
+        data.check_calls_program(data.load_jsonl(path))
+    monkeypatch.setenv("BOOSTLORA_ALLOW_CODE_EXEC", "1")
+    task = CodeTask({"allow_code_execution": True, "sandbox_isolation": "rlimits", "dataset": str(path)})
+    with pytest.raises(DataError, match="free has no test that calls the program"):
+        task.load_splits(0)
+    assert len(data.check_calls_program(data.load_humaneval_package())) == 164

@@ -52,3 +52,17 @@ def test_graded_reward_counts_passed_tests(problems, isolation):
     assert 0 < result.passed < result.total
     assert verdict.reward == pytest.approx(result.passed / result.total)
     assert to_verdict(checker.check(problem, problem.reference[len(problem.prefix):]), graded=True).reward == 1.0
+
+
+def test_a_program_that_always_raises_earns_nothing_on_any_problem(problems, isolation):
+    """36 HumanEval problems carry ``assert True`` units; before, a program that always raises scored up to 0.286
+    on them. Now only units that call the program count."""
+    with_free_units = [p for p in problems if any(u.startswith("assert True") for u in p.units)]
+    assert len(with_free_units) == 36
+    checker = Checker(isolation=isolation, stop_on_failure=False)
+    raising = checker.check_many(with_free_units, ["    raise RuntimeError('no')\n"] * len(with_free_units))
+    assert max(r.passed / r.total for r in raising) > 0.25  # what the old score counted
+    assert all(to_verdict(r, graded=True).score == 0.0 for r in raising)
+    nones = checker.check_many(with_free_units, ["    return None\n"] * len(with_free_units))
+    assert sum(r.passed > 0 for r in nones) > sum(to_verdict(r, graded=True).score > 0 for r in nones)
+    assert all(to_verdict(r, graded=True).score == r.scored / r.scored_total for r in nones)

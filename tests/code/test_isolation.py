@@ -81,3 +81,52 @@ def test_memory_bound_is_logged_once_and_adds_up(isolation, caplog):
     assert len(lines) == 1 and "cgroup" in lines[0]
     if isolation.name == "bwrap":
         assert f"at most {limits.memory_bound() >> 20} MiB" in lines[0]
+
+
+def _bubblewrap_broken(monkeypatch):
+    """bwrap present but refused by the kernel (a container without user namespaces); the fallback still works."""
+    real = iso._works
+    monkeypatch.setattr(iso, "_works", lambda isolation: (False, "bwrap: setting up uid map: Permission denied\n")
+                        if isolation.name == "bwrap" else real(isolation))
+    iso.select.cache_clear()
+
+
+def test_auto_means_bubblewrap_and_never_falls_back_silently(monkeypatch):
+    _bubblewrap_broken(monkeypatch)
+    try:
+        with pytest.raises(ConfigError) as info:
+            iso.select("auto")
+        message = str(info.value)
+        assert "\n" not in message and "Permission denied" in message and "apt-get install bubblewrap" in message
+        assert "sandbox_isolation=unshare" in message and "sandbox_isolation=rlimits" in message
+        assert iso.select("rlimits").name == "rlimits"  # a weaker level only when named
+    finally:
+        iso.select.cache_clear()
+
+
+def test_a_run_without_usable_bubblewrap_stops_before_the_model_loads(monkeypatch, tmp_path, capsys):
+    from boostlora.cli import main
+    from boostlora_plugins.code.task import CodeTask
+
+    _bubblewrap_broken(monkeypatch)
+    monkeypatch.setenv("BOOSTLORA_ALLOW_CODE_EXEC", "1")
+    loaded = []
+    monkeypatch.setattr(CodeTask, "load_model", lambda self, *a: loaded.append(a))
+    out = tmp_path / "run"
+    try:
+        code = main(["run", "--plugin", "code", "--out", str(out), "task_options.allow_code_execution=true"])
+    finally:
+        iso.select.cache_clear()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "apt-get install bubblewrap" in lines[0], lines
+    assert "Permission denied" in lines[0] and not loaded and not out.exists()
+
+
+def test_the_isolation_in_force_is_in_the_metrics(isolation, monkeypatch):
+    from boostlora_plugins.code.task import CodeTask
+
+    monkeypatch.setenv("BOOSTLORA_ALLOW_CODE_EXEC", "1")
+    task = CodeTask({"allow_code_execution": True, "sandbox_isolation": isolation.name})
+    assert task.metrics([], [], [])["sandbox_isolation"] == isolation.name
+    if isolation.name == "bwrap":
+        assert CodeTask({"allow_code_execution": True}).metrics([], [], [])["sandbox_isolation"] == "bwrap"

@@ -76,3 +76,51 @@ def test_the_candidate_never_receives_the_tests(isolation):
     roomy = dataclasses.replace(TIGHT, wall_seconds=60, cpu_seconds=10)
     result = run_job(Job(spy, ("assert probe(3) == 84721",)), roomy, isolation)
     assert result.status == "failed" and result.stdout.split() == ["False", "False"]
+
+
+def test_units_that_never_call_the_program_do_not_pay(isolation):
+    """``assert True`` passes whatever the answer: a program that always raises (or returns None) earns nothing
+    from it, while the all-or-nothing verdict still needs every unit."""
+    problem = Problem("j/free", "", "inc", ("assert True", "assert inc(1) == 2", "assert True, 'debug'",
+                                             "x = 3\nassert x == 3"))
+    for cheat in ("def inc(x):\n    raise SystemExit(0)", "def inc(x):\n    raise ValueError", "def inc(x):\n    return None",
+                  "import sys\ndef inc(x):\n    sys.exit(0)"):
+        result, verdict = _check(isolation, problem, cheat, graded=True)
+        assert verdict.score == 0.0 and not verdict.correct and (result.scored, result.scored_total) == (0, 1), result
+    result, verdict = _check(isolation, problem, "def inc(x):\n    return x + 1", graded=True)
+    assert verdict.correct and verdict.score == 1.0 and (result.passed, result.total, result.scored_total) == (4, 4, 1)
+
+
+def test_a_unit_counts_only_when_it_really_called_the_program(isolation):
+    """A unit that names the program only on a path it never takes is counted in the total but can never score."""
+    problem = Problem("j/dead", "", "inc", ("assert inc(1) == 2", "if False:\n    inc(0)\nassert True"))
+    result, verdict = _check(isolation, problem, "def inc(x):\n    return x + 1", graded=True)
+    assert result.ok and (result.scored, result.scored_total) == (1, 2) and verdict.score == 0.5
+
+
+def test_helpers_that_call_the_program_make_their_units_count():
+    from boostlora_plugins.code.data import program_units
+
+    units = ("def check_one(x):\n    assert candidate(x) == x + 1", "assert True", "check_one(3)", "assert poly([1], 2) == 1")
+    assert program_units(units, setup="", prefix="def poly(xs, x):\n    return xs[0]", entry_point="inc",
+                         candidate=True) == (0, 2)
+    assert program_units(("assert f(1) == 2", "assert len([]) == 0", "import math\nassert math.pi > 3")) == (0,)
+
+
+def test_stop_iteration_from_the_program_is_an_error_not_the_end_of_a_test_loop(isolation):
+    """``all(map(f, xs))`` over an empty iteration is True: a StopIteration that ended the judge's loop early
+    would turn a raising program into a pass."""
+    problem = Problem("j/stop", "", "pos", ("assert all(map(pos, [1, 2, 3]))", "assert not any(map(pos, [-1, -2]))"))
+    for cheat in ("def pos(x):\n    raise StopIteration", "def pos(x):\n    return next(iter([]))",
+                  "def pos(x):\n    raise StopAsyncIteration"):
+        result, verdict = _check(isolation, problem, cheat, graded=True)
+        assert not verdict.correct and verdict.score == 0.0, result
+    assert _check(isolation, problem, "def pos(x):\n    return x > 0")[0].ok
+
+
+def test_control_characters_never_reach_the_verdict_detail(isolation):
+    problem = Problem("j/ctl", "", "f", ("assert f(1) == 2",))
+    cheat = "def f(x):\n    raise ValueError('\\x1b[2J\\x1b[31mPASSED\\r\\nall tests passed\\x07')"
+    _, verdict = _check(isolation, problem, cheat)
+    assert not verdict.correct and all(ch.isprintable() for ch in verdict.detail), repr(verdict.detail)
+    assert "\x1b" not in verdict.detail and "\n" not in verdict.detail
