@@ -31,6 +31,7 @@ def test_train_validation_and_held_out_are_disjoint(plugin, preset, monkeypatch)
     options = dict(merge_settings({}, dict(cls.presets[preset]), preset).get("task_options", {}))
     if plugin == "code":
         options["allow_code_execution"] = True  # loading problems runs nothing, but the task asks up front
+        options["sandbox_isolation"] = "rlimits"  # and checks its sandbox: name one that exists without bubblewrap
     task = cls(options)
     for seed in (0, 1, 2, 3, 4):
         splits = task.load_splits(seed)
@@ -64,7 +65,8 @@ def test_a_runs_three_splits_are_disjoint_and_generated_validation_leaves_train_
         pytest.skip(f"{plugin} has no {preset} preset")
     options = dict(merge_settings({}, dict(cls.presets[preset]), preset).get("task_options", {}))
     if plugin == "code":
-        options["allow_code_execution"] = True
+        options["allow_code_execution"] = True  # loading problems runs nothing, but the task asks up front
+        options["sandbox_isolation"] = "rlimits"  # and checks its sandbox: name one that exists without bubblewrap
     task = cls(options)
     for seed in (0, 1, 2):
         given = task.load_splits(seed)

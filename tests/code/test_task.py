@@ -16,8 +16,11 @@ from boostlora_plugins.code.task import CodeTask
 
 
 @pytest.fixture
-def allowed(monkeypatch):
+def allowed(monkeypatch, isolation):
+    """Consent to run code, and the sandbox to run it in: the strongest this machine has (``auto`` is bubblewrap
+    only, and refuses to start where bubblewrap does not work)."""
     monkeypatch.setenv(ENV_VAR, "1")
+    return {"sandbox_isolation": "auto" if isolation.name == "bwrap" else isolation.name}
 
 
 def test_registered_through_the_plugin():
@@ -68,11 +71,11 @@ def test_option_types_are_checked_by_name(allowed):
     for truthy in ("true", 1):  # only a real true gives consent, typed or not
         with pytest.raises(ConfigError, match=OPTION):
             CodeTask({OPTION: truthy})
-    assert CodeTask({OPTION: True, "pass_k": None}).options["pass_k"] is None  # null still means no pass@k
+    assert CodeTask({OPTION: True, "pass_k": None, **allowed}).options["pass_k"] is None  # null still means no pass@k
 
 
 def test_capabilities_prompts_and_references(allowed):
-    task = CodeTask({"allow_code_execution": True, "max_train": 5, "max_eval": 3})
+    task = CodeTask({"allow_code_execution": True, "max_train": 5, "max_eval": 3, **allowed})
     assert isinstance(task, GenerativeTask) and isinstance(task, ReferenceTask)
     splits = task.load_splits(seed=0)
     assert len(splits.train) == 5 and len(splits.eval) == 3
@@ -82,12 +85,12 @@ def test_capabilities_prompts_and_references(allowed):
     assert message["role"] == "user" and problem.prompt.strip() in message["content"]
     assert task.oracle(problem, task.reference(problem)).correct
     assert task.reward(problem, "    return None\n") == 0.0
-    base = CodeTask({"allow_code_execution": True, "chat": False})
+    base = CodeTask({"allow_code_execution": True, "chat": False, **allowed})
     assert base.prompt(problem) == problem.prompt and base.oracle(problem, base.reference(problem)).correct
 
 
 def test_evaluate_checks_in_parallel_and_reports_limits(allowed, monkeypatch):
-    task = CodeTask({"allow_code_execution": True, "max_train": 4, "max_eval": 2, "graded_reward": True,
+    task = CodeTask({"allow_code_execution": True, "max_train": 4, "max_eval": 2, "graded_reward": True, **allowed,
                      "sandbox_limits": {"wall_seconds": 2, "cpu_seconds": 1}})
     problems = task.load_splits(seed=0).train
     answers = [task.reference(problems[0]), "nonsense", "```python\nwhile True:\n    pass\n```", task.reference(problems[3])]
