@@ -21,9 +21,11 @@ from typing import Any
 
 from boostlora.foundation.config import (
     build_config,
+    check_setting,
     load_yaml,
     merge_settings,
     parse_override,
+    shown,
 )
 from boostlora.foundation.errors import (
     BoostLoraError,
@@ -99,6 +101,12 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Defaults < task preset < --config file < --plugin/--model flags < KEY=VALUE overrides."""
     file_settings = load_yaml(args.config) if args.config else {}
     overrides = dict(parse_override(item) for item in args.overrides)
+    for source in (overrides, file_settings):  # read before the rest is checked: a list here is no name
+        for name in ("plugin", "task"):
+            if source.get(name) is not None:
+                check_setting(name, source[name])
+    if file_settings.get("preset") is not None and not isinstance(file_settings["preset"], str):
+        raise ConfigError(f"preset in {args.config} must be a string, got {shown(file_settings['preset'])}")
     plugin = overrides.get("plugin") or args.plugin or file_settings.get("plugin") or DEFAULT_PLUGIN
     task_name = overrides.get("task") or args.task or file_settings.get("task")
     from boostlora.contract.plugins import find_task
@@ -108,7 +116,7 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     presets = dict(getattr(task_cls, "presets", {}) or {})
     if preset_name is not None and preset_name not in presets:
         known = ", ".join(sorted(presets)) or "none"
-        raise ConfigError(f"task '{task_cls.name}' has no preset '{preset_name}' (available: {known})")
+        raise ConfigError(f"task '{task_cls.name}' has no preset {shown(preset_name)} (available: {known})")
     settings: dict[str, Any] = {"plugin": plugin}
     preset = presets.get(preset_name or "default", {})
     settings = merge_settings(settings, preset, f"preset '{preset_name or 'default'}'")

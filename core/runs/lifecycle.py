@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from boostlora.contract.plugins import check_options
 from boostlora.foundation import distributed
 from boostlora.foundation.config import (
     RunConfig,
@@ -24,6 +25,7 @@ from boostlora.foundation.errors import (
     Interrupted,
     RunDirError,
 )
+from boostlora.foundation.device import resolve_device
 from boostlora.foundation.faults import fault_point
 from boostlora.method.round import boosting_round
 from boostlora.method.state import Run
@@ -49,6 +51,7 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
     ``overwrite`` lets a fresh start take a directory that holds other files, replacing only boostlora's own.
     """
     distributed.refuse_sharded_engines()
+    check_settings(config)
     distributed.init_from_env()
     claim = claim_run_dir(run_dir, resume, overwrite)
     run = None
@@ -73,6 +76,15 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
         if claim is not None:
             claim.release()
     return run.report
+
+
+def check_settings(config: RunConfig) -> None:
+    """Every setting, checked before the run directory is claimed or anything is written (``--overwrite`` replaces
+    a previous run's files at claim time): the run's own (``RunConfig.validate``), the device, the task's and the
+    objective's options."""
+    config.validate()
+    resolve_device(config.device)
+    check_options(config)
 
 
 def claim_run_dir(run_dir: Path | None, resume: bool, overwrite: bool = False) -> RunDirectory | None:
