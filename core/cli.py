@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -31,7 +32,10 @@ from boostlora.foundation.errors import (
     BoostLoraError,
     ConfigError,
     Interrupted,
+    STOP_SIGNALS,
     RunDirError,
+    StopSignal,
+    interruption,
 )
 
 DEFAULT_PLUGIN = "math"
@@ -254,12 +258,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     handlers = {"run": cmd_run, "plugins": cmd_plugins, "report": cmd_report, "export": cmd_export, "bench": cmd_bench}
     debug = getattr(args, "debug", False) or os.environ.get("BOOSTLORA_DEBUG", "").lower() in ("1", "true", "yes")
+    previous = stop_on_signals()
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt as exc:
         from boostlora.runs.rundir import interrupted_message
 
-        return report_error(Interrupted(interrupted_message(getattr(args, "run_dir_in_use", None))), exc, debug)
+        signal_name, code = interruption(exc)
+        message = interrupted_message(getattr(args, "run_dir_in_use", None), signal_name=signal_name)
+        return report_error(Interrupted(message, code), exc, debug)
     except BoostLoraError as exc:
         return report_error(exc, exc, debug)
     except BrokenPipeError:  # `boostlora report DIR | head`: the reader has all it wanted; end quietly
@@ -268,6 +275,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # the environment, not our code: a path that is missing, unwritable, full, ...
         where = f"{exc.filename}: " if exc.filename else ""
         return report_error(RunDirError(f"{where}{exc.strerror or exc}"), exc, debug)
+    finally:
+        restore_signals(previous)
+
+
+def stop_on_signals() -> dict[int, Any]:
+    """Make SIGTERM and SIGHUP stop the command as Ctrl-C does (the same cleanup, the same one line with the
+    resume command), exiting 143 and 129; return the handlers they replace. A repeated signal while the command is
+    already stopping is ignored, so that the cleanup finishes. Only the main thread can set handlers: elsewhere
+    (boostlora.cli.main called from a thread) the signals keep theirs."""
+    stopping = []
+
+    def stop(signum: int, frame: Any) -> None:
+        if stopping:
+            return
+        stopping.append(signum)
+        raise StopSignal(signum)
+
+    previous: dict[int, Any] = {}
+    for signum in STOP_SIGNALS:
+        try:
+            previous[signum] = signal.signal(signum, stop)
+        except ValueError:  # not the main thread
+            break
+    return previous
+
+
+def restore_signals(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def report_error(error: BoostLoraError, cause: BaseException, debug: bool) -> int:

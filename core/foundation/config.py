@@ -264,7 +264,7 @@ def _coerce(name: str, value: Any, hint: Any = None) -> Any:
 MAX_CONFIG_BYTES = 1 << 20
 #: Settings nested deeper than this, or with more values than ``MAX_VALUES``, are refused while they are parsed.
 MAX_DEPTH = 32
-MAX_VALUES = 100_000
+MAX_VALUES = 10_000
 
 
 class SettingsRefused(yaml.YAMLError):

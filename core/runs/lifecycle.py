@@ -24,6 +24,7 @@ from boostlora.foundation.errors import (
     ConfigError,
     Interrupted,
     RunDirError,
+    interruption,
 )
 from boostlora.foundation.device import resolve_device
 from boostlora.foundation.faults import fault_point
@@ -64,10 +65,11 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
             if result is not None:
                 after_round(run, result, save)
         finish_run(run)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (errors.StopSignal, raised by the CLI's handlers)
         if claim is not None:
             claim.abandon()
-        raise Interrupted(interrupted_message(run_dir, run.rounds_done if run else None)) from None
+        signal_name, code = interruption(exc)
+        raise Interrupted(interrupted_message(run_dir, run.rounds_done if run else None, signal_name), code) from None
     except BaseException:
         if claim is not None:
             claim.abandon()
