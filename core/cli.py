@@ -196,7 +196,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     if times:
         print()
         print(times)
-    plot = plot_report(report, args.run_dir / "rounds.png")
+    try:
+        plot = plot_report(report, args.run_dir / "rounds.png")
+    except OSError as exc:  # a read-only run directory (someone else's, an archive): the table is what was asked for
+        where = exc.filename or args.run_dir / "rounds.png"
+        print(f"boostlora: warning: plot not written: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 0
     if plot:
         print(f"plot: {plot}")
     else:
