@@ -5,7 +5,7 @@ problem, and exits with its own status (``errors.EXIT_*``): 2 for usage, configu
 file that cannot be read or written (full disk, no permission), a corrupt or foreign run-directory file, or a
 non-empty ``--out`` that is not a run directory (without ``--overwrite``), 75 for a
 run directory another live run holds, 130 for an interruption (with the resume command when there is something to
-resume). ``--debug`` or ``BOOSTLORA_DEBUG=1`` print the traceback too. Anything else is a bug and keeps its
+resume), 143 and 129 for SIGTERM and SIGHUP, which stop a run as Ctrl-C does. ``--debug`` or ``BOOSTLORA_DEBUG=1`` print the traceback too. Anything else is a bug and keeps its
 traceback (exit 1), so that it gets reported.
 """
 

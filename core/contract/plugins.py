@@ -157,9 +157,14 @@ def check_options(config: RunConfig) -> None:
     objective_cls = find_objective(config.objective or task_cls.default_objective)
     for owner, values, prefix in ((f"task '{task_cls.name}'", config.task_options, "task_options"),
                                   (f"objective '{objective_cls.name}'", config.objective_options, "objective_options")):
-        typed = (task_cls if prefix == "task_options" else objective_cls).Options
-        if typed is not None:
-            typed.build(values, owner, prefix)
+        owner_cls = task_cls if prefix == "task_options" else objective_cls
+        if owner_cls.Options is not None:
+            owner_cls.Options.build(values, owner, prefix)
+            continue
+        unknown = sorted(set(values or {}) - set(owner_cls.default_options))  # untyped: only the names
+        if unknown:
+            known = ", ".join(sorted(owner_cls.default_options)) or "none"
+            raise ConfigError(f"{owner} has no option(s) {', '.join(unknown)[:200]} (known: {known})")
 
 
 def open_task(config: RunConfig) -> tuple[Task, Objective, str]:

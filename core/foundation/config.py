@@ -237,6 +237,9 @@ def _coerce(name: str, value: Any, hint: Any = None) -> Any:
             errors.append(f"a list of {item.__name__}")
         elif origin is dict:
             if isinstance(value, Mapping):
+                names = [key for key in value if not isinstance(key, str)]
+                if names and typing.get_args(option)[:1] == (str,):
+                    raise ConfigError(f"{name} names must be text, got {shown(names[0])}")
                 return dict(value)
             errors.append("a mapping")
         elif option is float:
