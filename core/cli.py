@@ -29,10 +29,10 @@ from boostlora.foundation.config import (
     shown,
 )
 from boostlora.foundation.errors import (
+    STOP_SIGNALS,
     BoostLoraError,
     ConfigError,
     Interrupted,
-    STOP_SIGNALS,
     RunDirError,
     StopSignal,
     interruption,

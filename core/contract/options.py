@@ -17,11 +17,17 @@ import typing
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from boostlora.foundation.config import SHOWN_CHARS, _coerce, bounds, check_bounds, shown
+from boostlora.foundation.config import (
+    SHOWN_CHARS,
+    _coerce,
+    bounds,
+    check_bounds,
+    shown,
+)
 from boostlora.foundation.errors import ConfigError
 
 
-def option(default: Any, help: str, *, at_least: float | None = None, above: float | None = None,  # noqa: A002
+def option(default: Any, help: str, *, at_least: float | None = None, above: float | None = None,
            at_most: float | None = None, below: float | None = None) -> Any:
     """A field with a default and a help text; mutable defaults (lists, dicts) are copied per instance.
 

@@ -19,6 +19,7 @@ from boostlora.foundation.config import (
     load_yaml,
     merge_settings,
 )
+from boostlora.foundation.device import resolve_device
 from boostlora.foundation.errors import (
     BoostLoraError,
     ConfigError,
@@ -26,7 +27,6 @@ from boostlora.foundation.errors import (
     RunDirError,
     interruption,
 )
-from boostlora.foundation.device import resolve_device
 from boostlora.foundation.faults import fault_point
 from boostlora.method.round import boosting_round
 from boostlora.method.state import Run

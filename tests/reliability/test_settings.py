@@ -14,8 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from boostlora.foundation.config import MAX_CONFIG_BYTES, MAX_DEPTH, MAX_VALUES, parse_override
+from boostlora.foundation.config import (
+    MAX_CONFIG_BYTES,
+    MAX_DEPTH,
+    MAX_VALUES,
+    parse_override,
+)
 
 from .conftest import cli, files, start_args
 

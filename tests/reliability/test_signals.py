@@ -12,11 +12,19 @@ import signal
 from pathlib import Path
 
 import pytest
-
 from boostlora.foundation.errors import EXIT_HANGUP, EXIT_TERMINATED
 from boostlora.runs.checkpoint import load_checkpoint
 
-from .conftest import cli, files, mount_tmpfs, reap, spawn, start_args, unmount, wait_for
+from .conftest import (
+    cli,
+    files,
+    mount_tmpfs,
+    reap,
+    spawn,
+    start_args,
+    unmount,
+    wait_for,
+)
 
 SIGNALS = [(signal.SIGTERM, EXIT_TERMINATED), (signal.SIGHUP, EXIT_HANGUP)]
 IDS = [s.name for s, _ in SIGNALS]
