@@ -5,7 +5,7 @@ problem, and exits with its own status (``errors.EXIT_*``): 2 for usage, configu
 file that cannot be read or written (full disk, no permission), a corrupt or foreign run-directory file, or a
 non-empty ``--out`` that is not a run directory (without ``--overwrite``), 75 for a
 run directory another live run holds, 130 for an interruption (with the resume command when there is something to
-resume). ``--debug`` or ``BOOSTLORA_DEBUG=1`` print the traceback too. Anything else is a bug and keeps its
+resume), 143 and 129 for SIGTERM and SIGHUP, which stop a run as Ctrl-C does. ``--debug`` or ``BOOSTLORA_DEBUG=1`` print the traceback too. Anything else is a bug and keeps its
 traceback (exit 1), so that it gets reported.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -21,15 +22,20 @@ from typing import Any
 
 from boostlora.foundation.config import (
     build_config,
+    check_setting,
     load_yaml,
     merge_settings,
     parse_override,
+    shown,
 )
 from boostlora.foundation.errors import (
+    STOP_SIGNALS,
     BoostLoraError,
     ConfigError,
     Interrupted,
     RunDirError,
+    StopSignal,
+    interruption,
 )
 
 DEFAULT_PLUGIN = "math"
@@ -99,6 +105,12 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Defaults < task preset < --config file < --plugin/--model flags < KEY=VALUE overrides."""
     file_settings = load_yaml(args.config) if args.config else {}
     overrides = dict(parse_override(item) for item in args.overrides)
+    for source in (overrides, file_settings):  # read before the rest is checked: a list here is no name
+        for name in ("plugin", "task"):
+            if source.get(name) is not None:
+                check_setting(name, source[name])
+    if file_settings.get("preset") is not None and not isinstance(file_settings["preset"], str):
+        raise ConfigError(f"preset in {args.config} must be a string, got {shown(file_settings['preset'])}")
     plugin = overrides.get("plugin") or args.plugin or file_settings.get("plugin") or DEFAULT_PLUGIN
     task_name = overrides.get("task") or args.task or file_settings.get("task")
     from boostlora.contract.plugins import find_task
@@ -108,7 +120,7 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     presets = dict(getattr(task_cls, "presets", {}) or {})
     if preset_name is not None and preset_name not in presets:
         known = ", ".join(sorted(presets)) or "none"
-        raise ConfigError(f"task '{task_cls.name}' has no preset '{preset_name}' (available: {known})")
+        raise ConfigError(f"task '{task_cls.name}' has no preset {shown(preset_name)} (available: {known})")
     settings: dict[str, Any] = {"plugin": plugin}
     preset = presets.get(preset_name or "default", {})
     settings = merge_settings(settings, preset, f"preset '{preset_name or 'default'}'")
@@ -184,7 +196,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     if times:
         print()
         print(times)
-    plot = plot_report(report, args.run_dir / "rounds.png")
+    try:
+        plot = plot_report(report, args.run_dir / "rounds.png")
+    except OSError as exc:  # a read-only run directory (someone else's, an archive): the table is what was asked for
+        where = exc.filename or args.run_dir / "rounds.png"
+        print(f"boostlora: warning: plot not written: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 0
     if plot:
         print(f"plot: {plot}")
     else:
@@ -246,12 +263,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     handlers = {"run": cmd_run, "plugins": cmd_plugins, "report": cmd_report, "export": cmd_export, "bench": cmd_bench}
     debug = getattr(args, "debug", False) or os.environ.get("BOOSTLORA_DEBUG", "").lower() in ("1", "true", "yes")
+    previous = stop_on_signals()
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt as exc:
         from boostlora.runs.rundir import interrupted_message
 
-        return report_error(Interrupted(interrupted_message(getattr(args, "run_dir_in_use", None))), exc, debug)
+        signal_name, code = interruption(exc)
+        message = interrupted_message(getattr(args, "run_dir_in_use", None), signal_name=signal_name)
+        return report_error(Interrupted(message, code), exc, debug)
     except BoostLoraError as exc:
         return report_error(exc, exc, debug)
     except BrokenPipeError:  # `boostlora report DIR | head`: the reader has all it wanted; end quietly
@@ -260,6 +280,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # the environment, not our code: a path that is missing, unwritable, full, ...
         where = f"{exc.filename}: " if exc.filename else ""
         return report_error(RunDirError(f"{where}{exc.strerror or exc}"), exc, debug)
+    finally:
+        restore_signals(previous)
+
+
+def stop_on_signals() -> dict[int, Any]:
+    """Make SIGTERM and SIGHUP stop the command as Ctrl-C does (the same cleanup, the same one line with the
+    resume command), exiting 143 and 129; return the handlers they replace. A repeated signal while the command is
+    already stopping is ignored, so that the cleanup finishes. Only the main thread can set handlers: elsewhere
+    (boostlora.cli.main called from a thread) the signals keep theirs."""
+    stopping = []
+
+    def stop(signum: int, frame: Any) -> None:
+        if stopping:
+            return
+        stopping.append(signum)
+        raise StopSignal(signum)
+
+    previous: dict[int, Any] = {}
+    for signum in STOP_SIGNALS:
+        try:
+            previous[signum] = signal.signal(signum, stop)
+        except ValueError:  # not the main thread
+            break
+    return previous
+
+
+def restore_signals(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def report_error(error: BoostLoraError, cause: BaseException, debug: bool) -> int:

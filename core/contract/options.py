@@ -17,15 +17,27 @@ import typing
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from boostlora.foundation.config import _coerce
+from boostlora.foundation.config import (
+    SHOWN_CHARS,
+    _coerce,
+    bounds,
+    check_bounds,
+    shown,
+)
 from boostlora.foundation.errors import ConfigError
 
 
-def option(default: Any, help: str) -> Any:  # noqa: A002 - the word users read in listings
-    """A field with a default and a help text; mutable defaults (lists, dicts) are copied per instance."""
+def option(default: Any, help: str, *, at_least: float | None = None, above: float | None = None,
+           at_most: float | None = None, below: float | None = None) -> Any:
+    """A field with a default and a help text; mutable defaults (lists, dicts) are copied per instance.
+
+    ``at_least``/``above``/``at_most``/``below`` bound a number (or every number of a list): a value outside is
+    refused by name when the options are built, as every ``float`` option refuses NaN and infinity.
+    """
+    metadata = {"help": help, **bounds(at_least=at_least, above=above, at_most=at_most, below=below)}
     if isinstance(default, (list, dict, set)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return dataclasses.field(default=default, metadata={"help": help})
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass
@@ -68,14 +80,22 @@ class Options(Mapping[str, Any]):
     def build(cls, values: Mapping[str, Any] | None, where: str, prefix: str) -> Options:
         """An instance from ``values`` over the defaults; ``where`` names the owner (task 'math'), ``prefix`` the
         setting (task_options) in messages."""
+        if values is not None and not isinstance(values, Mapping):
+            raise ConfigError(f"{prefix} must be a mapping of options, got {shown(values)}")
         values = dict(values or {})
+        names = [key for key in values if not isinstance(key, str)]
+        if names:
+            raise ConfigError(f"{prefix} names must be text, got {shown(names[0])}")
         known = cls._names()
         unknown = sorted(set(values) - set(known))
         if unknown:
-            raise ConfigError(f"{where} has no option(s) {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})")
+            shown_unknown = ", ".join(key if len(key) <= SHOWN_CHARS else key[:SHOWN_CHARS] + "..." for key in unknown[:5])
+            raise ConfigError(f"{where} has no option(s) {shown_unknown} (known: {', '.join(sorted(known)) or 'none'})")
         hints = typing.get_type_hints(cls)
         checked = {key: _coerce(f"{prefix}.{key}", value, hints[key]) for key, value in values.items()}
         instance = cls(**checked)
+        for spec in dataclasses.fields(cls):
+            check_bounds(f"{prefix}.{spec.name}", getattr(instance, spec.name), spec.metadata)
         instance.validate()
         return instance
 

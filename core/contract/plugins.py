@@ -19,7 +19,7 @@ from boostlora.contract import hookspecs
 from boostlora.contract.checks import check_stop_reason
 from boostlora.contract.objective import Objective
 from boostlora.contract.task import Task
-from boostlora.foundation.config import RunConfig
+from boostlora.foundation.config import RunConfig, shown
 from boostlora.foundation.errors import ConfigError
 
 DISABLE_AUTOLOAD_ENV = "BOOSTLORA_DISABLE_PLUGIN_AUTOLOAD"
@@ -126,14 +126,14 @@ def find_task(plugin: str, task: str | None = None) -> type[Task]:
     plugins = {name: info for name, info in collect().items() if info.tasks}
     if plugin not in plugins:
         known = ", ".join(sorted(plugins)) or "none installed"
-        raise ConfigError(f"unknown plugin '{plugin}' (available: {known})")
+        raise ConfigError(f"unknown plugin {shown(plugin)} (available: {known})")
     tasks = plugins[plugin].tasks
     if task is None:
         if len(tasks) > 1:
             raise ConfigError(f"plugin '{plugin}' has several tasks ({', '.join(sorted(tasks))}): choose one with --task")
         return next(iter(tasks.values()))
     if task not in tasks:
-        raise ConfigError(f"plugin '{plugin}' has no task '{task}' (available: {', '.join(sorted(tasks))})")
+        raise ConfigError(f"plugin '{plugin}' has no task {shown(task)} (available: {', '.join(sorted(tasks))})")
     return tasks[task]
 
 
@@ -146,8 +146,25 @@ def find_objective(name: str) -> type[Objective]:
                 raise ConfigError(f"two plugins register an objective named '{obj_name}'")
             objectives[obj_name] = cls
     if name not in objectives:
-        raise ConfigError(f"unknown objective '{name}' (available: {', '.join(sorted(objectives)) or 'none'})")
+        raise ConfigError(f"unknown objective {shown(name)} (available: {', '.join(sorted(objectives)) or 'none'})")
     return objectives[name]
+
+
+def check_options(config: RunConfig) -> None:
+    """Check the run's task and objective options against their typed ``Options`` (types, ranges, ``validate``)
+    without building the task: what a run does before it writes anything."""
+    task_cls = find_task(config.plugin, config.task)
+    objective_cls = find_objective(config.objective or task_cls.default_objective)
+    for owner, values, prefix in ((f"task '{task_cls.name}'", config.task_options, "task_options"),
+                                  (f"objective '{objective_cls.name}'", config.objective_options, "objective_options")):
+        owner_cls = task_cls if prefix == "task_options" else objective_cls
+        if owner_cls.Options is not None:
+            owner_cls.Options.build(values, owner, prefix)
+            continue
+        unknown = sorted(set(values or {}) - set(owner_cls.default_options))  # untyped: only the names
+        if unknown:
+            known = ", ".join(sorted(owner_cls.default_options)) or "none"
+            raise ConfigError(f"{owner} has no option(s) {', '.join(unknown)[:200]} (known: {known})")
 
 
 def open_task(config: RunConfig) -> tuple[Task, Objective, str]:

@@ -9,6 +9,7 @@ or a damaged run directory (fix the machine or the files) from an interruption (
 
 from __future__ import annotations
 
+import signal
 from typing import ClassVar
 
 #: Usage and configuration errors: a setting, a flag or the input data (sysexits' EX_USAGE is 64; 2 is what
@@ -21,6 +22,12 @@ EXIT_IO = 74
 EXIT_BUSY = 75
 #: Interrupted (Ctrl-C, SIGINT): 128 + SIGINT, what a shell reports for a command killed by Ctrl-C.
 EXIT_INTERRUPTED = 130
+#: Interrupted by SIGHUP (the terminal closed): 128 + SIGHUP.
+EXIT_HANGUP = 129
+#: Interrupted by SIGTERM (``kill``, a scheduler's time limit, a container stopping): 128 + SIGTERM.
+EXIT_TERMINATED = 143
+#: The signals a run stops on as it stops on Ctrl-C, with the exit status each ends the command line with.
+STOP_SIGNALS = {signal.SIGHUP: EXIT_HANGUP, signal.SIGTERM: EXIT_TERMINATED}
 
 
 class BoostLoraError(Exception):
@@ -65,6 +72,33 @@ class RunDirBusy(RunDirError):
 
 
 class Interrupted(BoostLoraError):
-    """The run was interrupted (Ctrl-C); the message says whether and how it can be resumed."""
+    """The run was interrupted (Ctrl-C, SIGTERM, SIGHUP); the message says whether and how it can be resumed."""
 
-    exit_code: ClassVar[int] = EXIT_INTERRUPTED
+    exit_code: int = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, exit_code: int = EXIT_INTERRUPTED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.exit_code))
+
+
+class StopSignal(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the signal arrives so that everything that cleans up after Ctrl-C (a
+    ``KeyboardInterrupt``) cleans up after it too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+def interruption(exc: KeyboardInterrupt) -> tuple[str | None, int]:
+    """The signal's name (None for Ctrl-C) and the exit status of an interruption."""
+    if isinstance(exc, StopSignal):
+        return exc.name, STOP_SIGNALS.get(exc.signum, 128 + exc.signum)
+    return None, EXIT_INTERRUPTED

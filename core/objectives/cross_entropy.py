@@ -24,9 +24,9 @@ class CrossEntropy(MinibatchObjective):
 
     @dataclass
     class Options(MinibatchOptions):
-        lr: float = option(5e-2, "AdamW learning rate of the round's few numbers")
-        steps: int = option(30, "optimizer steps per round")
-        warmup_steps: int = option(3, "linear warm-up steps at the start of every round")
+        lr: float = option(5e-2, "AdamW learning rate of the round's few numbers", above=0)
+        steps: int = option(30, "optimizer steps per round", at_least=1)
+        warmup_steps: int = option(3, "linear warm-up steps at the start of every round", at_least=0)
 
     def check(self, task: Task) -> None:
         require_capability(self.name, task, SupervisedTask, "defines loss(model, examples)")

@@ -128,30 +128,30 @@ def _dynamic_sampling_trainer(base: type) -> type:
 class GRPOOptions(Options):
     """Options of the ``grpo`` objective (TRL's GRPOTrainer, one fresh trainer per round)."""
 
-    lr: float = option(1e-3, "learning rate of the round's few numbers")
-    lr_decay: float = option(1.0, "round k trains with lr * lr_decay**k")
-    steps: int = option(10, "optimizer steps per round")
+    lr: float = option(1e-3, "learning rate of the round's few numbers", above=0)
+    lr_decay: float = option(1.0, "round k trains with lr * lr_decay**k", above=0)
+    steps: int = option(10, "optimizer steps per round", at_least=1)
     prompts_per_step: int = option(16, "prompts per optimizer step (the global batch across processes)")
     num_generations: int = option(4, "sampled completions per prompt (the group GRPO compares)")
     max_completion_length: int = option(16, "tokens per sampled completion")
-    temperature: float = option(1.0, "sampling temperature")
-    top_p: float = option(1.0, "nucleus sampling")
-    beta: float = option(0.0, "KL penalty to the round's starting model (0 as in the TinyLoRA reproductions)")
+    temperature: float = option(1.0, "sampling temperature", above=0)
+    top_p: float = option(1.0, "nucleus sampling", above=0, at_most=1)
+    beta: float = option(0.0, "KL penalty to the round's starting model (0 as in the TinyLoRA reproductions)", at_least=0)
     loss_type: str = option("grpo", "TRL loss aggregation: grpo, dapo, dr_grpo or bnpo")
     scale_rewards: str = option("group", "TRL advantage scaling: group, batch or none")
     drop_zero_variance: bool = option(True, "drop prompt groups whose samples all score alike (no gradient)")
     screen_samples: int = option(
         0, "before training, sample this many completions per example and train on those whose samples disagree "
         "(sometimes solved), filled at random to one step; 0 = off")
-    warmup_steps: int = option(1, "linear warm-up steps at the start of every round")
+    warmup_steps: int = option(1, "linear warm-up steps at the start of every round", at_least=0)
     schedule: Literal["constant", "cosine"] = option("constant", "learning-rate schedule after warm-up")
-    max_grad_norm: float = option(1.0, "gradient clipping norm")
+    max_grad_norm: float = option(1.0, "gradient clipping norm (0: no clipping)", at_least=0)
     gradient_checkpointing: bool = option(False, "trade compute for memory on long completions")
     generation_backend: Literal["transformers", "vllm"] = option(
         "transformers", "transformers, or vllm (GPU, `pip install 'boostlora[vllm]'`): TRL samples through it")
     vllm_mode: Literal["colocate", "server"] = option(
         "colocate", "colocate (vLLM inside each training process) or server (`trl vllm-serve`)")
-    vllm_gpu_memory_utilization: float = option(0.3, "share of GPU memory vLLM may take (colocate only)")
+    vllm_gpu_memory_utilization: float = option(0.3, "share of GPU memory vLLM may take (colocate only)", above=0, at_most=1)
     vllm_server_base_url: str | None = option(None, "URL of a `trl vllm-serve` process (server only)")
 
     def validate(self) -> None:

@@ -27,13 +27,13 @@ from boostlora.objectives.schedule import warmup_schedule
 class MinibatchOptions(Options):
     """Options of the supervised objectives' minibatch loop."""
 
-    lr: float = option(1e-2, "AdamW learning rate of the round's few numbers")
-    steps: int = option(10, "optimizer steps per round")
-    batch_size: int = option(16, "examples per step (the global batch across processes)")
-    warmup_steps: int = option(1, "linear warm-up steps at the start of every round")
+    lr: float = option(1e-2, "AdamW learning rate of the round's few numbers", above=0)
+    steps: int = option(10, "optimizer steps per round", at_least=1)
+    batch_size: int = option(16, "examples per step (the global batch across processes)", at_least=1)
+    warmup_steps: int = option(1, "linear warm-up steps at the start of every round", at_least=0)
     schedule: Literal["constant", "cosine"] = option("constant", "learning-rate schedule after warm-up")
-    weight_decay: float = option(0.0, "AdamW weight decay")
-    max_grad_norm: float | None = option(1.0, "gradient clipping norm (0 or unset: no clipping)")
+    weight_decay: float = option(0.0, "AdamW weight decay", at_least=0)
+    max_grad_norm: float | None = option(1.0, "gradient clipping norm (0 or unset: no clipping)", at_least=0)
 
     #: Options that must be at least 1.
     positive: ClassVar[tuple[str, ...]] = ("steps", "batch_size")

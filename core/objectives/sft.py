@@ -53,7 +53,7 @@ class SFT(MinibatchObjective):
 
     @dataclass
     class Options(MinibatchOptions):
-        max_length: int = option(512, "tokens of prompt + reference per example (the prompt's head is cut first)")
+        max_length: int = option(512, "tokens of prompt + reference per example (the prompt's head is cut first)", at_least=1)
         positive: ClassVar[tuple[str, ...]] = ("steps", "batch_size", "max_length")
 
     def check(self, task: Task) -> None:

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from boostlora.contract.plugins import check_options
 from boostlora.foundation import distributed
 from boostlora.foundation.config import (
     RunConfig,
@@ -18,11 +19,13 @@ from boostlora.foundation.config import (
     load_yaml,
     merge_settings,
 )
+from boostlora.foundation.device import resolve_device
 from boostlora.foundation.errors import (
     BoostLoraError,
     ConfigError,
     Interrupted,
     RunDirError,
+    interruption,
 )
 from boostlora.foundation.faults import fault_point
 from boostlora.method.round import boosting_round
@@ -49,6 +52,7 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
     ``overwrite`` lets a fresh start take a directory that holds other files, replacing only boostlora's own.
     """
     distributed.refuse_sharded_engines()
+    check_settings(config)
     distributed.init_from_env()
     claim = claim_run_dir(run_dir, resume, overwrite)
     run = None
@@ -61,10 +65,11 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
             if result is not None:
                 after_round(run, result, save)
         finish_run(run)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (errors.StopSignal, raised by the CLI's handlers)
         if claim is not None:
             claim.abandon()
-        raise Interrupted(interrupted_message(run_dir, run.rounds_done if run else None)) from None
+        signal_name, code = interruption(exc)
+        raise Interrupted(interrupted_message(run_dir, run.rounds_done if run else None, signal_name), code) from None
     except BaseException:
         if claim is not None:
             claim.abandon()
@@ -73,6 +78,15 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
         if claim is not None:
             claim.release()
     return run.report
+
+
+def check_settings(config: RunConfig) -> None:
+    """Every setting, checked before the run directory is claimed or anything is written (``--overwrite`` replaces
+    a previous run's files at claim time): the run's own (``RunConfig.validate``), the device, the task's and the
+    objective's options."""
+    config.validate()
+    resolve_device(config.device)
+    check_options(config)
 
 
 def claim_run_dir(run_dir: Path | None, resume: bool, overwrite: bool = False) -> RunDirectory | None:

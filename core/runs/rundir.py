@@ -28,6 +28,7 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -50,26 +51,29 @@ _claimed: dict[str, tuple[int, int]] = {}
 
 
 def resume_hint(run_dir: Path) -> str:
-    return f"resume with: boostlora run --resume {run_dir}"
+    """The command that resumes ``run_dir``, quoted for a POSIX shell (a path may hold spaces or quotes)."""
+    return f"resume with: boostlora run --resume {shlex.quote(str(run_dir))}"
 
 
-def interrupted_message(run_dir: Path | None, rounds_done: int | None = None) -> str:
-    """What an interruption leaves behind, and the command that continues from it.
+def interrupted_message(run_dir: Path | None, rounds_done: int | None = None, signal_name: str | None = None) -> str:
+    """What an interruption (Ctrl-C, or the signal ``signal_name``) leaves behind, and the command that continues
+    from it.
 
     The round count is the checkpoint's, when there is one: a round merged in memory but not yet saved is lost,
     and the resumed run redoes it.
     """
+    what = f"interrupted by {signal_name}" if signal_name else "interrupted"
     if run_dir is not None and (Path(run_dir) / ckpt.CHECKPOINT).exists():
         try:
             rounds_done = len(ckpt.load_checkpoint(Path(run_dir))["report"]["rounds"])
         except Exception:  # the message must not fail; a damaged checkpoint is reported by the resume itself
             pass
-        where = f"interrupted after {rounds_done} merged round(s)" if rounds_done is not None else "interrupted"
+        where = f"{what} after {rounds_done} merged round(s)" if rounds_done is not None else what
         return f"{where}; {resume_hint(run_dir)}"
-    where = f"interrupted after {rounds_done} merged round(s)" if rounds_done is not None else "interrupted"
+    where = f"{what} after {rounds_done} merged round(s)" if rounds_done is not None else what
     if run_dir is None:
         return where
-    return f"interrupted during start-up, before the first checkpoint: {run_dir} holds nothing to resume; run the same command again"
+    return f"{what} during start-up, before the first checkpoint: {run_dir} holds nothing to resume; run the same command again"
 
 
 def _reason(exc: OSError) -> str:

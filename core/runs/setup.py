@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from torch import nn
 
 from boostlora.contract.checks import check_extra_state, check_prepare_kept, fingerprint
@@ -21,7 +20,7 @@ from boostlora.contract.splits import run_splits
 from boostlora.contract.task import Task
 from boostlora.contract.values import Evaluation, Splits
 from boostlora.foundation import distributed
-from boostlora.foundation.config import RunConfig
+from boostlora.foundation.config import RunConfig, dump_settings
 from boostlora.foundation.device import run_dtype, set_up_process
 from boostlora.foundation.errors import BoostLoraError, ConfigError
 from boostlora.method import block_gain
@@ -95,7 +94,7 @@ def checkpoint_to_resume(run_dir: Path | None, config: RunConfig, resume: bool) 
 
 def write_config(run_dir: Path | None, config: RunConfig) -> None:
     """``config.yaml``: the resolved settings, rewritten on a resume only when a setting changed."""
-    saved_config = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    saved_config = dump_settings(config.to_dict())
     if run_dir is not None and distributed.is_main() and not same_text(run_dir / ckpt.CONFIG, saved_config):
         ckpt.write_text(run_dir / ckpt.CONFIG, saved_config)
 

@@ -19,7 +19,7 @@ SYNTHETIC = "synthetic"
 class ProteinOptions(Options):
     data: str = option(SYNTHETIC, "synthetic, a CSV/TSV/parquet/FASTA path, or hf:owner/name")
     eval_data: str | None = option(None, "separate held-out source; otherwise eval_fraction of `data` is held out")
-    eval_fraction: float = option(0.25, "stratified share of `data` held out when there is no eval_data")
+    eval_fraction: float = option(0.25, "stratified share of `data` held out when there is no eval_data", above=0, below=1)
     train_split: str = option("train", "hub split to train on")
     eval_split: str = option("test", "hub split to hold out")
     sequence_column: str = option("sequence", "column with the (first) sequence")
@@ -36,10 +36,10 @@ class ProteinOptions(Options):
     synthetic_validation_size: int = option(
         400, "examples of the synthetic task's validation split (its own random stream; train and held-out unchanged)"
     )
-    synthetic_difficulty: float = option(0.0, "probability that a non-binder carries a decoy motif")
-    synthetic_label_noise: float = option(0.0, "probability of a flipped synthetic label")
+    synthetic_difficulty: float = option(0.0, "probability that a non-binder carries a decoy motif", at_least=0, at_most=1)
+    synthetic_label_noise: float = option(0.0, "probability of a flipped synthetic label", at_least=0, at_most=1)
     synthetic_motif_length: int = option(4, "residues of the synthetic binding motif")
     head: str = option("logistic", "logistic | cross_entropy (fitted probe), or keep (the head saved with the model)")
-    head_strength: float = option(1.0, "inverse L2 strength C of the probe (scikit-learn's C), both head modes")
+    head_strength: float = option(1.0, "inverse L2 strength C of the probe (scikit-learn's C), both head modes", above=0)
     batch_size: int = option(64, "rows per batch")
     max_tokens: int = option(32768, "padded tokens per batch at most")

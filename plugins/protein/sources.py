@@ -80,7 +80,7 @@ def read_fasta(path: Path) -> list[Row]:
         fields["sequence"] = "".join(chunks)
         rows.append((f"record {len(rows) + 1} (>{fields['id']})", fields))
 
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith(";"):
             continue
@@ -93,6 +93,19 @@ def read_fasta(path: Path) -> list[Row]:
             chunks.append(line)
     flush()
     return rows
+
+
+def read_text(path: Path) -> str:
+    """A text file as UTF-8, with or without a byte-order mark; any other encoding is one line naming it."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}; Latin-1 or Windows-1252?): "
+            "save it as UTF-8"
+        ) from None
 
 
 def read_hub(name: str, split: str) -> list[Row]:
