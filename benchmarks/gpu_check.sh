@@ -39,7 +39,7 @@ step "install what the image lacks from .whl/ (no network; skipped for what is a
 step "install boostlora itself from this checkout, without touching the image's packages" \
   pip install -q --no-deps --no-build-isolation -e .
 step "the device-parametrised tests on cpu and cuda (bf16 end to end, merges, resume, export)" \
-  env BOOSTLORA_TEST_DEVICES=cpu,cuda python -m pytest -q -p no:cacheprovider tests/math/test_math_bf16.py tests/test_architecture.py
+  env BOOSTLORA_TEST_DEVICES=cpu,cuda python -m pytest -q -p no:cacheprovider tests/math/test_math_bf16.py tests/core/test_loop.py tests/test_architecture.py
 step "one bf16 cross-entropy round (protein) and one bf16 GRPO round (tiny Llama), cuda vs cpu" \
   python benchmarks/gpu_round_timing.py --devices cpu cuda
 

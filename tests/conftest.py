@@ -34,4 +34,4 @@ def test_devices() -> list[str]:
 def pytest_generate_tests(metafunc):
     """Every test that takes a ``device`` argument runs once per device in BOOSTLORA_TEST_DEVICES."""
     if "device" in metafunc.fixturenames:
-        metafunc.parametrize("device", test_devices())
+        metafunc.parametrize("device", test_devices(), scope="module")  # module fixtures may take it too

@@ -75,15 +75,17 @@ class ToyTask(Task):
         return [(x[i], int(labels[i])) for i in range(len(x))]
 
     def predict(self, model: nn.Module, examples: Sequence) -> list[int]:
-        x = torch.stack([ex[0] for ex in examples]).to(model.out.weight.dtype)  # the run may load it in bfloat16
+        weight = model.out.weight  # the run may load the model in bfloat16, or on a GPU
+        x = torch.stack([ex[0] for ex in examples]).to(weight.device, weight.dtype)
         return model(x).argmax(-1).tolist()
 
     def oracle(self, example, prediction) -> Verdict:
         return Verdict(prediction == example[1])
 
     def loss(self, model: nn.Module, examples: Sequence) -> torch.Tensor:
-        x = torch.stack([ex[0] for ex in examples]).to(model.out.weight.dtype)  # the run may load it in bfloat16
-        y = torch.tensor([ex[1] for ex in examples])
+        weight = model.out.weight
+        x = torch.stack([ex[0] for ex in examples]).to(weight.device, weight.dtype)
+        y = torch.tensor([ex[1] for ex in examples], device=weight.device)
         return F.cross_entropy(model(x), y)
 
 

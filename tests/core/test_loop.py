@@ -30,13 +30,13 @@ def settings(**changes):
 
 
 @pytest.fixture(scope="module")
-def rotate_report(toy_plugin):
-    return boost(settings(strategy="rotate"))
+def rotate_report(toy_plugin, device):
+    return boost(settings(strategy="rotate", device=device))
 
 
 @pytest.fixture(scope="module")
-def top_report(toy_plugin):
-    return boost(settings(strategy="top"))
+def top_report(toy_plugin, device):
+    return boost(settings(strategy="top", device=device))
 
 
 def test_rotate_accuracy_rises_over_rounds_where_one_round_cannot(rotate_report):
@@ -77,14 +77,14 @@ class StopAfter:
             raise KeyboardInterrupt
 
 
-def test_resume_after_a_kill_reproduces_the_uninterrupted_run(toy_plugin, tmp_path):
+def test_resume_after_a_kill_reproduces_the_uninterrupted_run(toy_plugin, tmp_path, device):
     whole = tmp_path / "whole"
-    boost(settings(), whole)
+    boost(settings(device=device), whole)
     broken = tmp_path / "broken"
     register_plugin(StopAfter(1), name="killer")
     try:
         with pytest.raises(BoostLoraError, match="interrupted after 2 merged round"):
-            boost(settings(), broken)
+            boost(settings(device=device), broken)
     finally:
         unregister_plugin("killer")
     assert len(json.loads((broken / "report.json").read_text())["rounds"]) == 2
