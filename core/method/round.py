@@ -47,13 +47,13 @@ def boosting_round(run: Run) -> RoundResult | None:
     # F_k: what the current model gets wrong, on the whole training split.
     with phases("eval_train"):
         train_eval = evaluate(task, run.model, run.splits.train)
-    failures = train_eval.failures
+        failures = train_eval.failures
+        if config.train_on == "all":
+            examples = list(run.splits.train)
+        else:
+            examples = [run.splits.train[i] for i in failures + replay_sample(train_eval, config.replay_fraction, seed)]
     if not failures:
         return run.stop("no failures left on the training split")
-    if config.train_on == "all":
-        examples = list(run.splits.train)
-    else:
-        examples = [run.splits.train[i] for i in failures + replay_sample(train_eval, config.replay_fraction, seed)]
 
     # A fresh adapter on this round's block of singular directions, trained on F_k (plus any replay).
     with phases("attach"):
@@ -62,8 +62,8 @@ def boosting_round(run: Run) -> RoundResult | None:
             round_index=k, r=config.r, u=config.u, weight_tying=config.weight_tying, seed=config.seed,
             projection_round=k if config.projections == "per_round" else 0,
         )
-    torch.manual_seed(seed)
     with phases("train"):
+        torch.manual_seed(seed)
         trained = run.objective.train(
             RoundContext(adapter.model, task, examples, adapter.trainable, k, seed, run.device, config.show_progress)
         )
