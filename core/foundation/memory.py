@@ -39,26 +39,35 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
 
+#: Spans open anywhere in the process, of every tracker: a reset must first credit the peak so far to all of them
+#: (a round's phase and the objective's own parts are two trackers, one inside the other).
+_OPEN: list[tuple[PeakMemory, str]] = []
+
+
+def _credit_open_spans() -> None:
+    peak = round(peak_rss_bytes() / MIB, 1)
+    for tracker, name in _OPEN:
+        tracker.peaks[name] = max(tracker.peaks.get(name, 0.0), peak)
+
+
 class PeakMemory:
-    """Peak resident memory, in MiB, of each named span (``with peaks("train"): ...``), the maximum over its uses."""
+    """Peak resident memory, in MiB, of each named span (``with peaks("train"): ...``), the maximum over its uses.
+
+    Spans of every tracker in the process nest correctly: an outer span's peak includes everything inside it.
+    """
 
     def __init__(self) -> None:
         self.peaks: dict[str, float] = {}
         self.resettable = True
-        self._open: list[str] = []
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
-        self._credit()
+        _credit_open_spans()
         self.resettable = reset_peak() and self.resettable
-        self._open.append(name)
+        entry = (self, name)
+        _OPEN.append(entry)
         try:
             yield
         finally:
-            self._credit()
-            self._open.remove(name)
-
-    def _credit(self) -> None:
-        peak = peak_rss_bytes() / MIB
-        for name in self._open:
-            self.peaks[name] = max(self.peaks.get(name, 0.0), round(peak, 1))
+            _credit_open_spans()
+            _OPEN.remove(entry)

@@ -151,6 +151,12 @@ def format_time_table(report: dict[str, Any]) -> str:
              f"{'phase':<20} {'seconds':>9} {'share':>6} {'per round':>9} {'peak MiB':>9}"]
     lines += [f"{name:<20} {seconds:>9.2f} {share(seconds):>5.1f}% {seconds / len(rounds):>9.2f} "
               f"{peaks.get(name) or '-':>9}" for name, seconds in rows]
+    inside = {}
+    for rec in rounds:
+        for name, peak in (rec.get("peak_rss_mb_train_by_phase") or {}).items():
+            inside[name] = max(inside.get(name, 0.0), peak)
+    if inside:
+        lines.append("peak MiB inside train: " + ", ".join(f"{name} {peak}" for name, peak in inside.items()))
     return "\n".join(lines)
 
 
