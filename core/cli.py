@@ -66,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print every setting, and every task and objective option, with its default, and exit")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings, e.g. max_rounds=8 objective_options.lr=1e-3")
 
+    settings = commands.add_parser("settings", parents=[common],
+                                   help="every resolved setting of a run and the layer that set it (nothing runs)")
+    settings.add_argument("--plugin", help=f"task plugin (default: {DEFAULT_PLUGIN})")
+    settings.add_argument("--task", help="task within the plugin, when it has several")
+    settings.add_argument("--preset", help="named settings from the task (its 'default' preset applies otherwise)")
+    settings.add_argument("--config", type=Path, help="YAML file of settings")
+    settings.add_argument("--model", help="hub name or local path of the model")
+    settings.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings, as for `boostlora run`")
+
     plugins = commands.add_parser("plugins", parents=[common], help="list installed plugins, their tasks and objectives")
     plugins.add_argument("--verbose", action="store_true", help="also every task's and objective's options")
 
@@ -103,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Defaults < task preset < --config file < --plugin/--model flags < KEY=VALUE overrides."""
+    settings: dict[str, Any] = {}
+    for source, layer in settings_layers(args):
+        settings = merge_settings(settings, layer, source)
+    return settings
+
+
+def settings_layers(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
+    """The layers ``resolve_settings`` merges, lowest first, each named by where it comes from."""
     file_settings = load_yaml(args.config) if args.config else {}
     overrides = dict(parse_override(item) for item in args.overrides)
     for source in (overrides, file_settings):  # read before the rest is checked: a list here is no name
@@ -121,13 +138,48 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     if preset_name is not None and preset_name not in presets:
         known = ", ".join(sorted(presets)) or "none"
         raise ConfigError(f"task '{task_cls.name}' has no preset {shown(preset_name)} (available: {known})")
-    settings: dict[str, Any] = {"plugin": plugin}
-    preset = presets.get(preset_name or "default", {})
-    settings = merge_settings(settings, preset, f"preset '{preset_name or 'default'}'")
-    settings = merge_settings(settings, file_settings, str(args.config))
     flags = {"plugin": plugin, "task": task_name, "model": args.model}
-    settings = merge_settings(settings, {k: v for k, v in flags.items() if v is not None}, "the command line")
-    return merge_settings(settings, overrides, "the command line")
+    return [
+        ("the plugin", {"plugin": plugin}),
+        (f"preset '{preset_name or 'default'}'", dict(presets.get(preset_name or "default", {}))),
+        (str(args.config), file_settings),
+        ("the command line", {k: v for k, v in flags.items() if v is not None}),
+        ("the command line", overrides),
+    ]
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Every resolved setting, task option and objective option, with the layer that set it."""
+    from boostlora.contract.options import describe_options
+    from boostlora.contract.plugins import find_objective, find_task
+    from boostlora.foundation.config import FIELDS, build_config
+
+    settings, origin = {}, {}
+    for source, layer in settings_layers(args):
+        settings = merge_settings(settings, layer, source)
+        for key, value in layer.items():
+            head, _, tail = key.partition(".")
+            if tail or not (head in ("task_options", "objective_options") and isinstance(value, dict)):
+                origin[key] = source
+            else:
+                origin.update({f"{head}.{name}": source for name in value})
+    config = build_config(settings)
+    task_cls = find_task(config.plugin, config.task)
+    objective_cls = find_objective(config.objective or task_cls.default_objective)
+    rows = [(name, getattr(config, name), origin.get(name, "default")) for name in FIELDS
+            if name not in ("task_options", "objective_options")]
+    for setting, owner, values in (("task_options", task_cls, config.task_options),
+                                   ("objective_options", objective_cls, config.objective_options)):
+        described = {name: default for name, default, _ in describe_options(owner)}
+        for name in [*described, *(n for n in values if n not in described)]:
+            key = f"{setting}.{name}"
+            rows.append((key, values.get(name, described.get(name)), origin.get(key, "default")))
+    width = max(len(name) for name, _, _ in rows)
+    print(f"{'setting':<{width}}  {'value':<28}  set by")
+    for name, value, source in rows:
+        text = repr(value)
+        print(f"{name:<{width}}  {text if len(text) <= 28 else text[:25] + '...':<28}  {source}")
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -256,12 +308,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args([a for a in argv if a not in moved])
     extra = [*moved, *extra]
     # KEY=VALUE overrides may come after options (`run --out DIR max_rounds=8`); anything else is a typo.
-    unknown = [item for item in extra if args.command not in ("run", "bench") or item.startswith("-") or "=" not in item]
+    unknown = [item for item in extra if args.command not in ("run", "bench", "settings") or item.startswith("-") or "=" not in item]
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    handlers = {"run": cmd_run, "plugins": cmd_plugins, "report": cmd_report, "export": cmd_export, "bench": cmd_bench}
+    handlers = {"run": cmd_run, "settings": cmd_settings, "plugins": cmd_plugins, "report": cmd_report, "export": cmd_export, "bench": cmd_bench}
     debug = getattr(args, "debug", False) or os.environ.get("BOOSTLORA_DEBUG", "").lower() in ("1", "true", "yes")
     previous = stop_on_signals()
     try:

@@ -182,3 +182,19 @@ def test_report_shows_examples_with_flips_first(good_run, capsys):
     shown = [line for line in out.splitlines() if line.startswith("[")]
     assert len(shown) == 3 and gained >= 1 and " gained: " in shown[0]  # items the kept round gained come first
     assert (good_run / "predictions" / "base-eval.json.gz").exists() and (good_run / "predictions" / "round-0-validation.json.gz").exists()
+
+
+def test_settings_prints_every_resolved_value_and_the_layer_that_set_it(capsys, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("max_rounds: 3\nobjective_options:\n  steps: 5\n")
+    code, out, _ = run_cli(capsys, "settings", "--plugin", "math", "--preset", "bench-cpu", "--config", str(config),
+                           "objective_options.lr=2e-3", "seed=4")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert rows["block_scale"].split()[1:] == ["'gain'", "preset", "'bench-cpu'"]  # from the preset
+    assert rows["max_rounds"].split()[1:] == ["3", str(config)]  # the config file beats the preset's 4
+    assert rows["objective_options.steps"].split()[1:] == ["5", str(config)]
+    assert rows["objective_options.lr"].split()[1:] == ["0.002", "the", "command", "line"]  # 2e-3 is a number
+    assert rows["seed"].split()[1:] == ["4", "the", "command", "line"]
+    assert rows["patience"].split()[1:] == ["None", "default"]
+    assert rows["task_options.validation_size"].split()[1:] == ["256", "default"]  # the task's own option default
