@@ -38,12 +38,16 @@ def _new_manager() -> pluggy.PluginManager:
             continue
         if manager.get_plugin(ep.name) is not None:
             continue
+        hint = "" if builtin_plugin else f" (set {DISABLE_AUTOLOAD_ENV}=1 to run without third-party plugins)"
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken third-party plugin must not take the CLI down with a traceback
-            raise ConfigError(f"plugin '{ep.name}' ({ep.value}) failed to import: {exc}") from exc
+            raise ConfigError(f"plugin '{ep.name}' ({ep.value}) failed to import: {exc}{hint}") from exc
         manager.register(plugin, name=ep.name)
-        check_hook_names(manager, ep.name)
+        try:
+            check_hook_names(manager, ep.name)
+        except ConfigError as exc:  # one installed plugin's typo stops every command: say how to get past it
+            raise ConfigError(f"{exc}{hint}") from exc.__cause__
     return manager
 
 

@@ -168,7 +168,9 @@ def test_a_misspelled_hook_in_an_installed_plugin_names_itself(monkeypatch):
             return types.SimpleNamespace(boostlora_round_ends=boostlora_round_ends)
 
     monkeypatch.setattr(plugin_manager, "entry_points", lambda group: [EntryPoint()])
-    with pytest.raises(ConfigError, match="plugin 'sentiment' implements unknown hook 'boostlora_round_ends': did you mean 'boostlora_round_end'"):
+    with pytest.raises(ConfigError, match="plugin 'sentiment' implements unknown hook 'boostlora_round_ends': did you mean "
+                                          r"'boostlora_round_end'\? \(set BOOSTLORA_DISABLE_PLUGIN_AUTOLOAD=1 to run "
+                                          "without third-party plugins\)"):
         plugin_manager._new_manager()
 
 
