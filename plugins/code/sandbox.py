@@ -26,6 +26,7 @@ import os
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -97,17 +98,43 @@ class SandboxResult:
         return self.status == "passed"
 
 
+def lock_directory() -> str:
+    """Where uid claims live: one directory per machine (per user), owned by us and closed to everyone else.
+
+    Not the temp dir: two runs with different ``TMPDIR`` would each think a uid free, and a candidate that can write
+    the host's temp dir could plant files there. ``/run`` is root-only; a non-root user gets a private folder.
+    """
+    if os.geteuid() == 0 and os.path.isdir("/run") and os.access("/run", os.W_OK):
+        path = "/run/boostlora-sandbox"
+    else:
+        path = os.path.join(tempfile.gettempdir(), f"boostlora-sandbox-{os.geteuid()}")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise RuntimeError(f"{path} must be a directory of uid {os.geteuid()} closed to others (mode 700): remove it")
+    return path
+
+
 @contextmanager
 def _claimed_uid() -> Iterator[int]:
     """An unused uid, held exclusively for one run, across threads AND processes on this host.
 
     The stray-process sweep kills everything a run's uid owns, so two runs must never share a uid: a lock file
-    per uid (``flock``, released when the run ends or its process dies) makes the claim machine-wide.
+    per uid (``flock``, released when the run ends or its process dies) in one machine-wide directory
+    (``lock_directory``) makes the claim exclusive. A lock path that is not a plain file (a planted symlink or
+    directory) is skipped, never followed: that uid is treated as taken.
     """
+    directory = lock_directory()
     for _ in range(UID_POOL):
         with _uid_lock:
             uid = UID_BASE + next(_uids) % UID_POOL
-        fd = os.open(os.path.join(tempfile.gettempdir(), f"boostlora-sandbox-uid-{uid}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fd = os.open(os.path.join(directory, f"uid-{uid}.lock"), os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+        except OSError:  # a symlink (ELOOP) or a directory (EISDIR) where a lock file should be
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
