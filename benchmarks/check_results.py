@@ -14,10 +14,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ablations import accuracies, load_rows  # noqa: E402
-
-from boostlora.bench.tables import comparisons  # noqa: E402
-from boostlora.foundation.stats import LEVEL, mean_interval, outcome, paired_differences, paired_interval  # noqa: E402
+from ablations import accuracies, load_rows
+from boostlora.bench.tables import comparisons
+from boostlora.foundation.stats import (
+    LEVEL,
+    mean_interval,
+    outcome,
+    paired_differences,
+    paired_interval,
+)
 
 DATA = Path(__file__).resolve().parent / "data"
 PROTEIN, MATH = "protein/binding", "math/math"
