@@ -5,7 +5,8 @@ high-water mark: writing ``5`` to ``/proc/self/clear_refs`` resets ``VmHWM`` in 
 current resident size, so a span resets it when it opens and reads it when it closes. Spans may nest: before a
 reset, the peak so far is credited to every span already open, so an outer span's peak includes its inner ones.
 Where the reset is unavailable (other systems, a locked-down ``/proc``), peaks are lifetime peaks and say so
-through ``resettable``.
+through ``resettable``. The reset also lowers what the kernel reports as the process's peak (``ru_maxrss``, which
+``/usr/bin/time -v`` prints): read a run's peaks from ``report.json`` (``peak_rss_mb_by_phase``) instead.
 """
 
 from __future__ import annotations
