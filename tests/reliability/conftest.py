@@ -11,6 +11,7 @@ import contextlib
 import io
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -81,6 +82,9 @@ def spawn(argv: list[str], fault: str | None, logs: Path) -> int:
             if fault:
                 os.environ[faults.ENV] = fault
             faults.reset()
+            # Ctrl-C raises, as in a terminal, even when pytest itself was started in the background (where a
+            # shell starts it with SIGINT ignored, and a forked child would inherit that)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             code = main(argv)
         finally:
             sys.stdout.flush()
