@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -74,6 +75,16 @@ def check_metrics(owner: str, metrics: Any, method: str = "metrics") -> dict[str
                 "hold (use float(x) for tensors and numpy numbers)"
             )
     return dict(metrics)
+
+
+def check_reward(owner: str, value: Any) -> float:
+    """``reward`` must be one finite real number: it is averaged into advantages, where None or NaN would either stop
+    training deep inside the trainer or silently poison every advantage of its group."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not (isinstance(value, torch.Tensor) and value.numel() == 1 and math.isfinite(float(value))):
+            raise ConfigError(f"{owner}: reward() returned {describe(value)}; it must return a finite number "
+                              "(usually oracle(example, completion).reward)")
+    return float(value)
 
 
 def check_loss(owner: str, value: Any) -> torch.Tensor:

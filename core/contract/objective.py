@@ -96,6 +96,22 @@ class Objective(ABC):
 
 
 def require_capability(objective: str, task: Task, protocol: type, what: str) -> None:
-    """Raise a ConfigError naming the missing capability when ``task`` does not implement ``protocol``."""
-    if not isinstance(task, protocol):
-        raise ConfigError(f"objective '{objective}' needs a task that {what}; task '{task.name}' does not")
+    """Raise a ConfigError naming the missing capability, and the missing members, when ``task`` does not implement
+    ``protocol``. The check runs before the model loads, so an attribute a task sets in ``load_model`` (a tokenizer)
+    must also be declared on the class."""
+    if isinstance(task, protocol):
+        return
+    members: set[str] = set()
+    for cls in protocol.__mro__:
+        if getattr(cls, "_is_protocol", False) and cls is not protocol.__mro__[-1]:
+            members.update(getattr(cls, "__annotations__", {}))
+            members.update(name for name, value in vars(cls).items() if callable(value) and not name.startswith("_"))
+    missing = sorted(name for name in members if not hasattr(task, name))
+    hint = ""
+    if missing:
+        hint = f": it has no {', '.join(missing)}"
+        attributes = [name for name in missing if not any(callable(getattr(c, name, None)) for c in protocol.__mro__)]
+        if attributes:
+            hint += (f" (declare {', '.join(f'{name} = None' for name in attributes)} on the class and set it in "
+                     "load_model: this check runs before the model loads)")
+    raise ConfigError(f"objective '{objective}' needs a task that {what}; task '{task.name}' does not{hint}")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
 from boostlora.foundation.errors import ConfigError
 
 #: How many characters of a bad value an error message shows: a value can be anything a user pasted.

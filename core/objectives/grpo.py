@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
-from boostlora.contract.checks import check_prompt
+from boostlora.contract.checks import check_prompt, check_reward
 from boostlora.contract.objective import (
     Objective,
     RoundContext,
@@ -242,7 +242,8 @@ class GRPO(Objective):
 
         def reward(prompts: list[Any], completions: list[Any], example_index: list[int], **_: Any) -> list[float]:
             with clock("reward"):
-                return [float(task.reward(examples[i], completion_text(c))) for i, c in zip(example_index, completions)]  # type: ignore[attr-defined]
+                return [check_reward(f"task '{task.name}'", task.reward(examples[i], completion_text(c)))  # type: ignore[attr-defined]
+                        for i, c in zip(example_index, completions)]
 
         reward.__name__ = f"{task.name}_reward"
         # a failure set smaller than the step: fewest whole groups per process that still cover it

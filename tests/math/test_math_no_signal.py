@@ -73,3 +73,50 @@ def test_a_graded_reward_does_not_warn(plugin, tmp_path, monkeypatch, capsys):
     assert report["rounds"][0]["no_signal"] is False
     assert report["rounds"][0]["train_metrics"]["frac_reward_zero_std"] < 1.0
     assert "no learning signal" not in capsys.readouterr().err
+
+
+class RewardNone(math_helpers.CountA):
+    """An author's mistake: reward() forgets to return."""
+
+    name = "reward_none"
+    predict_tokens = 4
+
+    def reward(self, example, completion):
+        self.oracle(example, completion)
+
+
+class NoTokenizerYet(math_helpers.CountA):
+    """An author's mistake: the tokenizer exists only once load_model ran (no class attribute)."""
+
+    name = "no_tokenizer_yet"
+    predict_tokens = 4
+
+    def __getattribute__(self, name):
+        if name == "tokenizer" and "tokenizer" not in object.__getattribute__(self, "__dict__"):
+            raise AttributeError(name)
+        return object.__getattribute__(self, name)
+
+
+def test_a_reward_that_returns_none_is_one_line_naming_the_task(tmp_path, monkeypatch):
+    from boostlora import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    register_plugin(type("Mistakes", (), {"boostlora_register_tasks": staticmethod(hookimpl(lambda register: register(RewardNone)))})(),
+                    name="mistakes_plugin")
+    try:
+        with pytest.raises(ConfigError, match=r"task 'reward_none': reward\(\) returned None \(NoneType\); it must return a finite number"):
+            boost(build_config({"plugin": "mistakes_plugin", "task": "reward_none", "model": "tiny", "r": 2, "u": 4,
+                                "weight_tying": 0.0, "max_rounds": 1, "show_progress": False,
+                                "objective_options": {"steps": 1, "prompts_per_step": 2, "num_generations": 2,
+                                                      "max_completion_length": 4, "warmup_steps": 0}}), tmp_path / "run")
+    finally:
+        unregister_plugin("mistakes_plugin")
+
+
+def test_a_tokenizer_set_only_in_load_model_is_named_before_the_model_loads():
+    from boostlora import ConfigError
+    from boostlora.objectives.grpo import GRPO
+
+    with pytest.raises(ConfigError, match=r"task 'no_tokenizer_yet' does not: it has no tokenizer \(declare tokenizer = None "
+                                          r"on the class and set it in load_model"):
+        GRPO({}).check(NoTokenizerYet({}))
