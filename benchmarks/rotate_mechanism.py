@@ -13,15 +13,17 @@ A frozen random two-layer linear classifier (``hidden``: 16 -> 32, ``out``: 32 -
 - ``out-of-span`` (the control): D = the bottom R directions, which neither top (always the first r) nor rotate
   (directions 1 .. r * rounds) reaches within its rounds.
 
-Each run is a normal boosting run (cross-entropy rounds of 60 Adam steps at lr 0.03, u = 4, failures as the
-training set, merged as trained; lr 0.03 is the largest of {0.003, 0.01, 0.03, 0.1} whose first round did not
-overshoot below the base model on seed 0, in-span), through the public API; the task is registered with ``boostlora.register_plugin``. Per round it records held-out
-accuracy (``rounds[k]["eval_accuracy"]``) and the numerical rank of the cumulative update
-(``rounds[k]["effective_rank"]["out"]``).
+Each run is a normal boosting run (cross-entropy rounds of 60 Adam steps, u = 4, failures as the training set,
+merged as trained) through the public API; the task is registered with ``boostlora.register_plugin``. Per round it
+records validation and held-out accuracy and the numerical rank of the cumulative update
+(``rounds[k]["effective_rank"]["out"]``). Each strategy's learning rate is chosen on the VALIDATION split (a split
+of its own, drawn after train and held-out): the rate of ``LR_GRID`` with the best mean validation accuracy after
+the last round, in span, over the seeds (``--choose-lr`` reruns that choice); held-out accuracy is read once per
+configuration, to report. Rotate minus top is paired by seed, with a 95% interval over seeds.
 
-    python benchmarks/rotate_mechanism.py                    # 6 rounds, seeds 0 1 2: 12 runs, about 15 s on 1 thread
+    python benchmarks/rotate_mechanism.py --choose-lr        # the learning rate of each strategy, on validation
     python benchmarks/rotate_mechanism.py --json benchmarks/data/rotate-mechanism/runs.json \
-        --plot benchmarks/plots/rotate-mechanism.png
+        --plot benchmarks/plots/rotate-mechanism.png         # 6 rounds, seeds 0-4: 20 runs, under a minute
 """
 
 from __future__ import annotations
@@ -34,15 +36,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-import boostlora
 import torch
-from boostlora import ConfigError, Splits, Task, Verdict, hookimpl
 from torch import nn
 from torch.nn import functional as F
+
+import boostlora
+from boostlora import ConfigError, Splits, Task, Verdict, hookimpl
 
 DIM, HIDDEN, CLASSES = 16, 32, 32
 CONDITIONS = ("in-span", "out-of-span")
 STRATEGIES = ("rotate", "top")
+LR_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # wide enough that neither choice sits on an edge
+#: Each strategy's learning rate, chosen on validation by ``--choose-lr`` (see the module docstring).
+CHOSEN_LR = {"rotate": 1.0, "top": 0.003}
 
 
 class MechanismNet(nn.Module):
@@ -66,7 +72,7 @@ class MechanismTask(Task):
     default_model = "mechanism-net"
     default_targets = ("out",)
     default_objective = "cross_entropy"
-    default_options: ClassVar[dict[str, Any]] = {"n_train": 1024, "n_eval": 1000, "rank": 8, "condition": "in-span", "strength": 1.0,
+    default_options: ClassVar[dict[str, Any]] = {"n_train": 1024, "n_eval": 1000, "n_validation": 500, "rank": 8, "condition": "in-span", "strength": 1.0,
                        "model_seed": 0}
     presets: ClassVar[dict[str, Any]] = {}
 
@@ -91,11 +97,15 @@ class MechanismTask(Task):
         g = torch.Generator().manual_seed(seed)
         n_train, n_eval = self.options["n_train"], self.options["n_eval"]
         x = torch.randn(n_train + n_eval, DIM, generator=g)
+        x_validation = torch.randn(self.options["n_validation"], DIM, generator=g)  # drawn after: the rest unchanged
+        examples = self.label(x)
+        return Splits(train=examples[:n_train], eval=examples[n_train:], validation=self.label(x_validation))
+
+    def label(self, x: torch.Tensor) -> list:
         student = build_student(self.options["model_seed"])
         with torch.no_grad():
             labels = (student.hidden(x) @ self.teacher_weight().T + student.out.bias).argmax(-1)
-        examples = [(x[i], int(labels[i])) for i in range(len(x))]
-        return Splits(train=examples[:n_train], eval=examples[n_train:])
+        return [(x[i], int(labels[i])) for i in range(len(x))]
 
     def predict(self, model: nn.Module, examples: Sequence) -> list[int]:
         weight = model.out.weight
@@ -129,28 +139,31 @@ def register() -> None:
         boostlora.register_plugin(MechanismPlugin(), name=PLUGIN)
 
 
-def settings(strategy: str, condition: str, seed: int, rounds: int) -> dict:
+def settings(strategy: str, condition: str, seed: int, rounds: int, lr: float) -> dict:
     return {
         "plugin": PLUGIN, "task": "rotate-mechanism", "strategy": strategy, "r": 2, "u": 4, "weight_tying": 0.0,
         "max_rounds": rounds, "seed": seed, "threads": 1, "device": "cpu", "show_progress": False,
         "save_final": False,
-        "objective_options": {"lr": 0.03, "steps": 60, "batch_size": 64},
+        "objective_options": {"lr": lr, "steps": 60, "batch_size": 64},
         "task_options": {"condition": condition, "model_seed": seed},
     }
 
 
-def run_one(strategy: str, condition: str, seed: int, rounds: int) -> dict:
-    """One boosting run: base accuracy, then accuracy and the rank of the cumulative ``out`` update per round."""
+def run_one(strategy: str, condition: str, seed: int, rounds: int, lr: float | None = None) -> dict:
+    """One boosting run: base accuracy, then accuracy (held-out and validation) and the rank of the cumulative
+    ``out`` update per round; ``lr`` defaults to the strategy's chosen rate."""
     from boostlora.foundation.config import build_config
     from boostlora.runs.lifecycle import boost
 
     register()
     started = time.perf_counter()
-    report = boost(build_config(settings(strategy, condition, seed, rounds)))
+    lr = CHOSEN_LR[strategy] if lr is None else lr
+    report = boost(build_config(settings(strategy, condition, seed, rounds, lr)))
     return {
-        "strategy": strategy, "condition": condition, "seed": seed,
+        "strategy": strategy, "condition": condition, "seed": seed, "lr": lr,
         "base_accuracy": report["base_eval_accuracy"],
         "accuracy": [rec["eval_accuracy"] for rec in report["rounds"]],
+        "validation": [rec["validation_accuracy"] for rec in report["rounds"]],
         "rank": [rec["effective_rank"]["out"] for rec in report["rounds"]],
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -167,6 +180,34 @@ def run_all(seeds: Sequence[int], rounds: int) -> list[dict]:
                       flush=True)
                 runs.append(run)
     return runs
+
+
+def choose_lr(seeds: Sequence[int], rounds: int) -> dict[str, float]:
+    """Each strategy's rate of ``LR_GRID`` with the best mean validation accuracy after ``rounds``, in span."""
+    chosen = {}
+    for strategy in STRATEGIES:
+        scores = {}
+        for lr in LR_GRID:
+            final = [run_one(strategy, "in-span", seed, rounds, lr)["validation"][-1] for seed in seeds]
+            scores[lr] = sum(final) / len(final)
+            print(f"{strategy:6} lr {lr:<6} mean validation accuracy after {rounds} rounds: {scores[lr]:.3f}", flush=True)
+        chosen[strategy] = max(LR_GRID, key=lambda lr: (scores[lr], -lr))  # ties: the smaller rate
+    print(f"chosen on validation: {chosen}")
+    return chosen
+
+
+def comparison(runs: list[dict]) -> str:
+    """Rotate minus top, paired by seed, per condition: the mean final held-out difference and its 95% interval."""
+    from boostlora.foundation.stats import outcome, paired_interval
+
+    lines = []
+    for condition in CONDITIONS:
+        final = {s: {r["seed"]: r["accuracy"][-1] for r in runs if r["condition"] == condition and r["strategy"] == s}
+                 for s in STRATEGIES}
+        interval = paired_interval(final["rotate"], final["top"])
+        lines.append(f"{condition}: rotate - top = {interval.describe()} over seeds {sorted(final['rotate'])}: "
+                     f"{outcome(interval)}")
+    return "\n".join(lines)
 
 
 def table(runs: list[dict]) -> str:
@@ -218,15 +259,20 @@ def plot(runs: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--choose-lr", action="store_true", help="choose each strategy's rate on validation, then stop")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--json", type=Path, help="write every run's per-round accuracy and rank here")
     parser.add_argument("--plot", type=Path, help="write the 2 x 2 figure here (matplotlib)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.choose_lr:
+        choose_lr(args.seeds, args.rounds)
+        return
     runs = run_all(args.seeds, args.rounds)
     print()
     print(table(runs))
+    print(comparison(runs))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"seeds": args.seeds, "rounds": args.rounds, "runs": runs}, indent=1) + "\n")
