@@ -28,7 +28,8 @@ class ProteinOptions(Options):
     label_threshold: float | None = option(None, "binarise a regression label (affinity) at this value")
     positive_when: str = option("above", "above: value >= threshold binds; below: value <= threshold binds (Kd)")
     num_classes: int = option(2, "classes of the label")
-    max_length: int = option(ESM2_MAX_TOKENS - 2, "residues per example, linker included")
+    max_length: int = option(ESM2_MAX_TOKENS - 2, "residues per example, linker included (ESM2 takes at most 1,022)",
+                             at_least=1, at_most=ESM2_MAX_TOKENS - 2)
     crop: str = option("start", "which residues a longer sequence keeps: start, center or end")
     pair_linker: str = option(DEFAULT_LINKER, "residues joining the two chains of a pair")
     skip_invalid: bool = option(False, "drop rows with invalid sequences or labels instead of refusing the data")

@@ -71,7 +71,9 @@ def test_a_bad_setting_is_one_line_before_anything_is_written(toy_plugin, damage
     "option,needle",
     [("task_options.head_strength=.inf", "task_options.head_strength must be a finite number, got inf"),
      ("task_options.head_strength=0", "task_options.head_strength must be greater than 0, got 0.0"),
-     ("task_options.eval_fraction=.nan", "task_options.eval_fraction must be a finite number, got nan")],
+     ("task_options.eval_fraction=.nan", "task_options.eval_fraction must be a finite number, got nan"),
+     # a length ESM2 cannot take: refused before a long sequence would allocate its attention at that size
+     ("task_options.max_length=100000", "task_options.max_length must be between 1 and 1022, got 100000")],
 )
 def test_a_bad_protein_option_is_one_line_before_anything_loads(tmp_path, monkeypatch, option, needle):
     from boostlora_plugins.protein.task import ProteinTask
