@@ -138,9 +138,9 @@ def settings_layers(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]
     if preset_name is not None and preset_name not in presets:
         known = ", ".join(sorted(presets)) or "none"
         raise ConfigError(f"task '{task_cls.name}' has no preset {shown(preset_name)} (available: {known})")
-    flags = {"plugin": plugin, "task": task_name, "model": args.model}
+    flags = {"plugin": args.plugin, "task": args.task, "model": args.model}
     return [
-        ("the plugin", {"plugin": plugin}),
+        ("default", {"plugin": plugin}),  # the resolved plugin; a layer below that named it sets it again
         (f"preset '{preset_name or 'default'}'", dict(presets.get(preset_name or "default", {}))),
         (str(args.config), file_settings),
         ("the command line", {k: v for k, v in flags.items() if v is not None}),

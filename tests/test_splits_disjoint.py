@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from boostlora.foundation.config import merge_settings
 from boostlora.contract.plugins import find_task
 from boostlora.contract.splits import carve_validation, evaluation_splits
+from boostlora.foundation.config import merge_settings
 
 BUILT_IN = [(plugin, preset) for plugin in ("math", "code", "protein") for preset in ("default", "bench-cpu")]
 
@@ -22,8 +22,8 @@ def content(task, example) -> object:
     return (example.sequence, example.partner)
 
 
-@pytest.mark.parametrize("plugin,preset", BUILT_IN)
-def test_train_validation_and_held_out_are_disjoint(plugin, preset, monkeypatch):
+def preset_task(plugin: str, preset: str, monkeypatch) -> tuple[type, dict]:
+    """A built-in task class and a preset's task options, ready to load problems (skipped where there is no preset)."""
     monkeypatch.setenv("BOOSTLORA_ALLOW_CODE_EXEC", "1")  # building the code task asks for consent; nothing runs
     cls = find_task(plugin, None)
     if preset not in cls.presets:
@@ -32,6 +32,12 @@ def test_train_validation_and_held_out_are_disjoint(plugin, preset, monkeypatch)
     if plugin == "code":
         options["allow_code_execution"] = True  # loading problems runs nothing, but the task asks up front
         options["sandbox_isolation"] = "rlimits"  # and checks its sandbox: name one that exists without bubblewrap
+    return cls, options
+
+
+@pytest.mark.parametrize("plugin,preset", BUILT_IN)
+def test_train_validation_and_held_out_are_disjoint(plugin, preset, monkeypatch):
+    cls, options = preset_task(plugin, preset, monkeypatch)
     task = cls(options)
     for seed in (0, 1, 2, 3, 4):
         splits = task.load_splits(seed)
@@ -59,14 +65,7 @@ def test_validation_is_the_same_for_every_method_of_a_seed_and_differs_across_se
 def test_a_runs_three_splits_are_disjoint_and_generated_validation_leaves_train_and_test_alone(plugin, preset, monkeypatch):
     """The splits a run uses (train, validation for decisions, the reported split) share no problem, in both modes;
     a task that generates its own validation split keeps exactly the train and held-out items it had without it."""
-    monkeypatch.setenv("BOOSTLORA_ALLOW_CODE_EXEC", "1")
-    cls = find_task(plugin, None)
-    if preset not in cls.presets:
-        pytest.skip(f"{plugin} has no {preset} preset")
-    options = dict(merge_settings({}, dict(cls.presets[preset]), preset).get("task_options", {}))
-    if plugin == "code":
-        options["allow_code_execution"] = True  # loading problems runs nothing, but the task asks up front
-        options["sandbox_isolation"] = "rlimits"  # and checks its sandbox: name one that exists without bubblewrap
+    cls, options = preset_task(plugin, preset, monkeypatch)
     task = cls(options)
     for seed in (0, 1, 2):
         given = task.load_splits(seed)

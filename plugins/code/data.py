@@ -74,7 +74,8 @@ def check_units(test_code: str, check_name: str = "check") -> tuple[str, tuple[s
     return setup, tuple(units)
 
 
-def _bound_names(tree: ast.AST) -> set[str]:
+def bound_names(tree: ast.AST) -> set[str]:
+    """Names a piece of code assigns, defines, imports or takes as arguments."""
     bound: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
@@ -110,12 +111,12 @@ def program_units(units: Sequence[str], setup: str = "", prefix: str = "", entry
     for code in (setup, prefix):
         tree = _parse(code) if code else None
         if tree is not None:
-            defined |= _bound_names(tree)
+            defined |= bound_names(tree)
     read: set[str] = set()
     bound: set[str] = set()
     for tree in trees:
         if tree is not None:
-            bound |= _bound_names(tree)
+            bound |= bound_names(tree)
             read |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     program = (read - bound - defined) | ({entry_point} if entry_point else set()) | ({"candidate"} if candidate else set())
     helpers = [node for code in (setup, *units) for node in ast.walk(_parse(code) or ast.Module(body=[], type_ignores=[]))

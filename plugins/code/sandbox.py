@@ -39,7 +39,7 @@ from pathlib import Path
 
 from . import limits as L
 from . import seccomp
-from .data import program_units
+from .data import bound_names, program_units
 from .isolation import Isolation, sandbox_python
 from .limits import Limits
 
@@ -304,15 +304,8 @@ def free_names(units: tuple[str, ...]) -> list[str]:
             tree = ast.parse(unit)
         except (SyntaxError, ValueError):
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name):
-                (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-            elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
-                bound.add(node.name)
-            elif isinstance(node, ast.alias):
-                bound.add((node.asname or node.name).split(".")[0])
-            elif isinstance(node, ast.arg):
-                bound.add(node.arg)
+        bound |= bound_names(tree)
+        read |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
     return sorted(read - bound)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import signal
@@ -20,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from boostlora.foundation import faults
 from boostlora.cli import main
+from boostlora.foundation import faults
 
 SETTINGS = [
     "task=toy", "u=4", "weight_tying=0.0", "targets=[out]", "show_progress=false", "max_rounds=3",
@@ -68,6 +69,17 @@ def cli(*argv: str, fault: str | None = None) -> Result:
         if previous is not None:
             os.environ[faults.ENV] = previous
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def holds_lock(out: Path, pid: int) -> bool:
+    lock = out / ".lock"
+    return lock.exists() and lock.read_text().strip() == str(pid)
+
+
+def rounds_saved(out: Path) -> int:
+    """Rounds in the run's report (written after the checkpoint, atomically), 0 before the first save."""
+    report = out / "report.json"
+    return len(json.loads(report.read_text())["rounds"]) if report.exists() else 0
 
 
 def spawn(argv: list[str], fault: str | None, logs: Path) -> int:

@@ -4,7 +4,6 @@ the umask, a real Ctrl-C; and what the user gets: one line, or the traceback whe
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 import time
@@ -13,23 +12,24 @@ from pathlib import Path
 import pytest
 import torch
 
-from boostlora.runs.checkpoint import load_checkpoint, write_failure
 from boostlora.cli import main
+from boostlora.runs.checkpoint import load_checkpoint, write_failure
 
-from .conftest import cli, files, fill, mount_tmpfs, reap, spawn, start_args, unmount, wait_for
+from .conftest import (
+    cli,
+    files,
+    fill,
+    holds_lock,
+    mount_tmpfs,
+    reap,
+    rounds_saved,
+    spawn,
+    start_args,
+    unmount,
+    wait_for,
+)
 
 TOY_TASK = "tests.toy_plugin.ToyTask"
-
-
-def holds_lock(out: Path, pid: int) -> bool:
-    lock = out / ".lock"
-    return lock.exists() and lock.read_text().strip() == str(pid)
-
-
-def rounds_saved(out: Path) -> int:
-    """Rounds in the run's report (written after the checkpoint, atomically), 0 before the first save."""
-    report = out / "report.json"
-    return len(json.loads(report.read_text())["rounds"]) if report.exists() else 0
 
 
 def test_a_second_run_on_the_same_out_stops_at_once_naming_the_holder(reference, tmp_path):

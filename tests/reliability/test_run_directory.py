@@ -11,14 +11,9 @@ from pathlib import Path
 
 from boostlora.runs import persistence, rundir
 
-from .conftest import cli, files, reap, spawn, start_args, wait_for
+from .conftest import cli, files, holds_lock, reap, spawn, start_args, wait_for
 
 MARKER = ".boostlora-run"
-
-
-def holds_lock(out: Path, pid: int) -> bool:
-    lock = out / ".lock"
-    return lock.exists() and lock.read_text().strip() == str(pid)
 
 
 def tree(directory: Path) -> dict[str, bytes | None]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from boostlora.foundation.config import (
     MAX_CONFIG_BYTES,
     MAX_DEPTH,

@@ -4,7 +4,6 @@ directory, FASTA encodings."""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -12,14 +11,17 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from boostlora.foundation.errors import EXIT_HANGUP, EXIT_TERMINATED
 from boostlora.runs.checkpoint import load_checkpoint
 
 from .conftest import (
     cli,
     files,
+    holds_lock,
     mount_tmpfs,
     reap,
+    rounds_saved,
     spawn,
     start_args,
     unmount,
@@ -28,16 +30,6 @@ from .conftest import (
 
 SIGNALS = [(signal.SIGTERM, EXIT_TERMINATED), (signal.SIGHUP, EXIT_HANGUP)]
 IDS = [s.name for s, _ in SIGNALS]
-
-
-def holds_lock(out: Path, pid: int) -> bool:
-    lock = out / ".lock"
-    return lock.exists() and lock.read_text().strip() == str(pid)
-
-
-def rounds_saved(out: Path) -> int:
-    report = out / "report.json"
-    return len(json.loads(report.read_text())["rounds"]) if report.exists() else 0
 
 
 def signal_at(out: Path, fault: str, ready, signum: int, logs: Path):
