@@ -109,7 +109,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The held-out split is 400 problems (353-357 after removing overlap with train), so one seed's standard error
     # is about 2.5 points; the suite then runs several seeds. distinct_eval is off so the saved suites
     # (benchmarks/data/math-heldout) resume and extend with the very items they were judged on; their tables on
-    # distinct items (267-270 per seed) come from the saved verdicts (benchmarks/check_results.py --distinct).
+    # distinct items (267-270 per seed) come from the saved verdicts (benchmarks/distinct_items.py).
     # A new suite on distinct items: task_options.distinct_eval=true, in a new --out folder.
     "bench-cpu": {
         **DEFAULT_PRESET,

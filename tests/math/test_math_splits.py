@@ -98,3 +98,32 @@ def test_file_datasets_are_filtered_too_and_can_opt_out(tmp_path):
 def test_reserved_train_size_is_validated():
     with pytest.raises(ConfigError, match="reserved_train_size"):
         MathTask({"reserved_train_size": 0})
+
+
+@pytest.fixture(scope="module")
+def distinct_script():
+    import runpy
+
+    return runpy.run_path(str(Path(__file__).resolve().parents[2] / "benchmarks" / "distinct_items.py"))
+
+
+def test_saved_verdicts_on_distinct_items_give_the_tables_results_md_quotes(distinct_script):
+    """benchmarks/distinct_items.py: the saved verdicts at the kept positions, never a retrained number."""
+    load_rows, accuracies = distinct_script["load_rows"], distinct_script["accuracies"]
+    rows = load_rows(distinct_script["DATA"] / "math-heldout")["math/math"]
+    kept = distinct_script["kept_positions"]([0, 1, 2, 3, 4])
+    assert [len(positions) for _, positions in kept.values()] == [267, 267, 269, 270, 270]
+    distinct = distinct_script["on_distinct"](rows, kept)
+    seed0 = rows["tinylora"][0]
+    assert distinct["tinylora"][0]["accuracy"] == sum(seed0["verdicts"][i] for i in kept[0][1]) / 267
+    assert round(sum(accuracies(distinct, "tinylora").values()) / 5, 3) == 0.351
+    table = distinct_script["main"](37)
+    assert "| boost-rotate 4x vs tinylora 4x | 0-2 | +0.040 [-0.003, +0.082] | tie | +0.032 [+0.0001, +0.065] | wins |" in table
+    assert "tie -> wins (interval now excludes 0) | +0.032 [-0.172, +0.236] reaches 0 |" in table
+    assert "| boost-rotate vs tinylora | 0-4 | -0.020 [-0.109, +0.069] | tie | -0.015 [-0.095, +0.065] | tie |" in table
+
+
+def test_verdicts_that_do_not_fit_the_regenerated_split_are_refused(distinct_script):
+    row = {"accuracy": 0.5, "verdicts": [1, 0]}
+    with pytest.raises(SystemExit, match="do not match the 3-item split"):
+        distinct_script["on_distinct"]({"tinylora": {0: row}}, {0: (3, [0, 1])})
