@@ -22,7 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ablations import accuracies, load_rows
 from boostlora.bench.tables import comparisons
-from boostlora.foundation.stats import LEVEL, Interval, mean_interval, outcome, paired_differences, paired_interval
+from boostlora.foundation.stats import (
+    LEVEL,
+    Interval,
+    mean_interval,
+    outcome,
+    paired_differences,
+    paired_interval,
+)
 
 DATA = Path(__file__).resolve().parent / "data"
 MATH = "math/math"
@@ -79,7 +86,9 @@ def signed(interval: Interval) -> str:
     """The mean and interval with signs; a bound that rounds to zero gets a fourth digit, so its side shows."""
     if interval.low is None:
         return f"{interval.mean:+.3f} (no interval)"
-    bound = lambda x: f"{x:+.4f}" if round(x, 3) == 0 else f"{x:+.3f}"  # noqa: E731
+    def bound(x: float) -> str:
+        return f"{x:+.4f}" if round(x, 3) == 0 else f"{x:+.3f}"
+
     return f"{interval.mean:+.3f} [{bound(interval.low)}, {bound(interval.high)}]"
 
 
@@ -125,8 +134,8 @@ def tables(all_items: Rows, matched: Rows, kept: dict[int, tuple[int, list[int]]
         lines.append(f"| {name} | {seeds_text(list(before))} | {a.describe()} | {b.describe()} |")
     lines += [
         "",
-        "| comparison, paired by seed | seeds | all items [95% CI] | outcome | distinct items [95% CI] | outcome | "
-        f"distinct, per seed | changed | distinct, at 1 - 0.05/{family} |",
+        ("| comparison, paired by seed | seeds | all items [95% CI] | outcome | distinct items [95% CI] | outcome | "
+         f"distinct, per seed | changed | distinct, at 1 - 0.05/{family} |"),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     strict = 1 - (1 - LEVEL) / family

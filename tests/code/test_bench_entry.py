@@ -7,7 +7,13 @@ equal optimizer steps, and one seed asks for exactly the units the table needs.
 from __future__ import annotations
 
 from boostlora.bench import units
-from boostlora.bench.units import Entry, method_configs, run_entry, steps_per_round, suite_entries
+from boostlora.bench.units import (
+    Entry,
+    method_configs,
+    run_entry,
+    steps_per_round,
+    suite_entries,
+)
 
 
 def test_the_cpu_suite_includes_the_generated_code_task_through_its_bench_cpu_preset():

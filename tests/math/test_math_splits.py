@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from boostlora import ConfigError
 from boostlora.contract.splits import carve_validation
 from boostlora.contract.values import Splits
@@ -78,7 +77,9 @@ def test_default_preset_is_distinct_and_paper_presets_keep_the_published_test_se
 
 
 def test_distinct_indices_keep_first_copies_and_compare_normalised_text():
-    ex = lambda q: data.MathExample(q, "1")  # noqa: E731
+    def ex(question: str) -> data.MathExample:
+        return data.MathExample(question, "1")
+
     held_out = [ex("What is 1 + 2?"), ex("what is  1 + 2?"), ex("What is 3 - 1?"), ex("What is 5 + 5?"), ex("WHAT IS 3 - 1? ")]
     assert data.distinct_indices(held_out, []) == [0, 2, 3]
     assert data.distinct_indices(held_out, [ex("What is 5 +\t5?")]) == [0, 2]
