@@ -152,6 +152,7 @@ def finish_run(run: Run) -> None:
             remove_owned(run.run_dir, staging.name)
             try:
                 run.task.save_model(model, staging)
+                ckpt.follow_umask(staging)
                 fault_point("final")
             except BaseException as exc:  # the checkpoint is kept: a resume writes final/ again
                 shutil.rmtree(staging, ignore_errors=True)
