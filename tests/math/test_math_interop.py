@@ -167,3 +167,22 @@ def test_final_and_lora_load_with_stock_tools_and_follow_the_umask(saved_plugin,
     for name in ("final", "auto_peft", "peft"):
         gap = (logits[name] - expected).abs().max().item()
         assert gap < 1e-4, f"{name}: logits differ from the run's model by {gap:.2e}"
+
+
+def test_grpo_step_metrics_reach_tensorboard(saved_plugin, base_dir, tmp_path):
+    """GRPO's per-step log (TRL's reward, loss, ...) reaches the tracker beside the round's record."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    options = {**settings(base_dir)["objective_options"], "steps": 2}
+    report = boost(build_config({**settings(base_dir), "objective_options": options, "report_to": ["tensorboard"]}),
+                   run_dir)
+    (events_dir,) = {p.parent for p in (run_dir / "tracking").rglob("events.out.tfevents.*")}
+    events = EventAccumulator(str(events_dir))
+    events.Reload()
+    rewards = [(e.step, e.value) for e in events.Scalars("train/reward")]
+    assert [step for step, _ in rewards] == [1, 2]
+    metrics = report["rounds"][0]["train_metrics"]
+    assert rewards[0][1] == pytest.approx(metrics["reward_first"]) and rewards[1][1] == pytest.approx(metrics["reward_last"])
+    assert [e.step for e in events.Scalars("eval/accuracy")] == [0, 2]
