@@ -3,7 +3,8 @@
 the model the run merged; every file the run and the export write follows the umask.
 
 The run is one GRPO round of one step on a tiny random-init Llama saved as a local model directory, so the
-adapter's base is that directory, as it would be for a user's own model.
+adapter's base is that directory, as it would be for a user's own model; a second export treats it as a GGUF base,
+which the export writes beside the adapter.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from boostlora.lm import load_causal_lm
 from boostlora.method.merge import replay_round
 from boostlora.method.subspace import SubspaceAllocator
 from boostlora.runs import checkpoint as ckpt
-from boostlora.runs import svd_cache
+from boostlora.runs import export, svd_cache
 from boostlora.runs.lifecycle import boost
 
 import math_helpers
@@ -88,7 +89,7 @@ STOCK_LOADER = textwrap.dedent("""
     from peft import AutoPeftModelForCausalLM, PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    final, lora, prompt, out = sys.argv[1:5]
+    final, lora, written_base, prompt, out = sys.argv[1:6]
     tokenizer = AutoTokenizer.from_pretrained(final)
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
     base_name = json.load(open(lora + "/adapter_config.json"))["base_model_name_or_path"]
@@ -97,6 +98,7 @@ STOCK_LOADER = textwrap.dedent("""
         "auto_peft": AutoPeftModelForCausalLM.from_pretrained(lora, dtype=torch.float32),
         "peft": PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_name, dtype=torch.float32), lora),
         "base": AutoModelForCausalLM.from_pretrained(base_name, dtype=torch.float32),
+        "auto_peft_written_base": AutoPeftModelForCausalLM.from_pretrained(written_base, dtype=torch.float32),
     }
     assert not [m for m in sys.modules if m.split(".")[0] in ("boostlora", "boostlora_plugins")], "boostlora imported"
     with torch.no_grad():
@@ -110,8 +112,9 @@ def stock_logits(run_dir: Path, tmp_path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
     out = tmp_path / "stock.pt"
-    done = subprocess.run([sys.executable, "-c", STOCK_LOADER, str(run_dir / "final"), str(run_dir / "lora"), PROMPT,
-                           str(out)], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    done = subprocess.run([sys.executable, "-c", STOCK_LOADER, str(run_dir / "final"), str(run_dir / "lora"),
+                           str(run_dir / "lora-gguf"), PROMPT, str(out)],
+                          env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     return torch.load(out, weights_only=True)
 
@@ -133,12 +136,15 @@ def file_modes(*roots: Path) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])
-def test_final_and_lora_load_with_stock_tools_and_follow_the_umask(saved_plugin, base_dir, tmp_path, umask):
+def test_final_and_lora_load_with_stock_tools_and_follow_the_umask(saved_plugin, base_dir, tmp_path, umask, monkeypatch):
     run_dir = tmp_path / "run"
     previous = os.umask(umask)
     try:
         boost(build_config(settings(base_dir)), run_dir)
         assert main(["export", str(run_dir)]) == 0
+        # as for a GGUF base (the offline default): the export writes the base it boosted beside the adapter
+        monkeypatch.setattr(export, "is_gguf_model", lambda name: True)
+        assert main(["export", str(run_dir), "--out", str(run_dir / "lora-gguf")]) == 0
     finally:
         os.umask(previous)
 
@@ -150,6 +156,9 @@ def test_final_and_lora_load_with_stock_tools_and_follow_the_umask(saved_plugin,
     adapter = json.loads((run_dir / "lora" / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == str(base_dir.resolve())
     assert adapter["task_type"] == "CAUSAL_LM"
+    written = json.loads((run_dir / "lora-gguf" / "adapter_config.json").read_text())
+    assert written["base_model_name_or_path"] == str((run_dir / "lora-gguf" / "base").resolve())
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (run_dir / "lora-gguf" / "base").iterdir()}
     card = (run_dir / "lora" / "README.md").read_text()
     assert f"base_model: {base_dir.resolve()}" in card and ".cache" not in card
 
@@ -164,8 +173,9 @@ def test_final_and_lora_load_with_stock_tools_and_follow_the_umask(saved_plugin,
     logits = stock["logits"]
     assert stock["peft_class"] == "PeftModelForCausalLM"
     assert (logits["base"] - expected).abs().max().item() > 1e-3  # the round did change the model
-    for name in ("final", "auto_peft", "peft"):
+    for name in ("final", "auto_peft", "peft", "auto_peft_written_base"):
         gap = (logits[name] - expected).abs().max().item()
+        print(f"{name}: largest logit difference from the run's model {gap:.2e}")
         assert gap < 1e-4, f"{name}: logits differ from the run's model by {gap:.2e}"
 
 
