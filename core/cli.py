@@ -294,9 +294,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from boostlora.runs.export import export_lora
-
     import json
+
+    from boostlora.runs.export import export_lora
 
     out, rounds = export_lora(args.run_dir, args.out or args.run_dir / "lora", args.round_index, args.base)
     base = json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"]

@@ -80,3 +80,15 @@ def test_a_tracker_that_is_not_installed_is_one_line_before_anything_loads(toy_p
         pytest.skip("every tracker tried is installed here")
     assert missing[0] in INTEGRATION_TO_CALLBACK
     assert f"tracker '{missing[0]}' is not installed: pip install " in refused(capsys, tmp_path, missing[0])
+
+
+def test_none_and_all_mean_what_they_mean_in_transformers():
+    from transformers.integrations.integration_utils import get_available_reporting_integrations
+
+    from boostlora.runs.tracking import tracker_names
+
+    assert tracker_names([]) == [] and tracker_names(["none"]) == []
+    installed = get_available_reporting_integrations()
+    if installed:
+        assert tracker_names(["all"]) == installed
+    assert build_config({"plugin": "toy", "report_to": "tensorboard"}).report_to == ["tensorboard"]  # one name: a list
