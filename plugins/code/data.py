@@ -43,6 +43,25 @@ class Problem:
     reference: str | None = None
 
 
+def problem_to_json(problem: Problem) -> str:
+    """``problem`` as one JSON object: the ``references`` the code task's ``evaluate`` module takes."""
+    return json.dumps({**problem.__dict__, "units": list(problem.units)})
+
+
+def problem_from_json(text: str) -> Problem:
+    """The ``Problem`` that ``problem_to_json`` wrote; a malformed one is a ``DataError`` naming what is wrong."""
+    try:
+        fields = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"a code problem reference is not JSON: {exc}") from exc
+    if not isinstance(fields, dict) or not isinstance(fields.get("units"), list):
+        raise DataError("a code problem reference must be a JSON object with a list of test 'units'")
+    try:
+        return Problem(**{**fields, "units": tuple(fields["units"])})
+    except TypeError as exc:
+        raise DataError(f"a code problem reference has other fields than a Problem: {exc}") from exc
+
+
 def check_units(test_code: str, check_name: str = "check") -> tuple[str, tuple[str, ...]]:
     """Split HumanEval-style test code into setup and one unit per assertion of ``check``'s body.
 
