@@ -157,7 +157,7 @@ class CodeTask(Task):
             if tests not in TEST_SETS:
                 raise ConfigError(f"generated_tests must be one of {', '.join(TEST_SETS)}, got {tests!r}")
             return data.check_calls_program(generate_problems(count, int(seed), tests))
-        return data.check_calls_program(data.load_problems(source, self.options["subset"], split))
+        return data.check_prefixes(data.check_calls_program(data.load_problems(source, self.options["subset"], split)))
 
     # -- generation -----------------------------------------------------------------------------------------
     def prompt(self, example: Problem) -> str | list[dict[str, str]]:
