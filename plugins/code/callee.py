@@ -172,8 +172,11 @@ def _error(exc, hidden, status=None):
     import json
 
     limit = _limit_of(exc, hidden)
-    info = {"status": status or ("limit" if limit else "error"), "limit": limit,
-            "type": type(exc).__name__, "detail": _describe(exc), "message": str(exc)[:300]}
+    # the nearest builtin class of a program's own exception class (``class Invalid(ValueError)``), so a test's
+    # ``except ValueError`` catches it in the judge as it would in one process
+    base = next((c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins"), "")
+    info = {"status": status or ("limit" if limit else "error"), "limit": limit, "type": type(exc).__name__,
+            "base": base, "detail": _describe(exc), "message": str(exc)[:300]}
     try:  # the arguments, so a test reading ``exc.args`` sees them (the judge rebuilds builtin exceptions only)
         args = dumps(tuple(exc.args))
         if len(args) <= ARGS_BYTES:

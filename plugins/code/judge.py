@@ -39,7 +39,9 @@ Call semantics. A proxy call behaves like a call in one process as far as plain 
   more is an error) and arrives as an iterator over a list, so ``list(f(3)) == [0, 1, 2]`` passes and
   ``f(3) == [0, 1, 2]`` still fails, as it would in one process.
 - An exception that is a builtin ``Exception`` is raised here as this process's own builtin, built from the
-  program's arguments when they are plain data (``KeyError('k').args == ('k',)``), else from its message.
+  program's arguments when they are plain data (``KeyError('k').args == ('k',)``), else from its message. An
+  exception of the program's own class is raised as its nearest builtin base (``class Invalid(ValueError)``
+  arrives as ``ValueError``), so ``except ValueError`` catches it as in one process.
 
 Not faithful, and why:
 
@@ -51,9 +53,10 @@ Not faithful, and why:
   the current call are compared.
 - An exception raised while the program's iterator is consumed is raised by the call itself (the
   candidate consumes it before replying), and an infinite iterator is an error rather than a lazy stream.
-- Arguments that are not plain data (functions, iterators, objects of the tests' classes) fail the call;
-  a ``defaultdict`` whose factory is not a builtin type loses its factory (see ``wire.py``); a non-builtin
-  exception arrives as ``CandidateError`` with its text, never as the program's class.
+- Arguments that are not plain data (functions, iterators, objects of the tests' classes) fail the call, and so
+  do results that are neither plain data nor iterators (dict views, objects of the program's classes); a
+  ``defaultdict`` whose factory is not a builtin type loses its factory (see ``wire.py``); an exception never
+  arrives as the program's own class, only as its builtin base (``isinstance(e, Invalid)`` cannot hold).
 
 Protocol. stdin: one job (``marshal``). stdout (read only by the host): ``passed <i>`` after each passing
 unit, so a graded count survives a later timeout, ``scored <i>`` after it when the unit is one a graded score
@@ -155,13 +158,14 @@ class Remote:
         except Exception:
             info = None
         if not isinstance(info, dict):
-            return {"status": "error", "limit": None, "type": "", "detail": "malformed error from the candidate",
+            return {"status": "error", "limit": None, "type": "", "base": "", "detail": "malformed error from the candidate",
                     "message": "", "args": None}
         limit = info.get("limit") if info.get("limit") in _KNOWN_LIMITS else None
         status = info.get("status") if info.get("status") in ("error", "limit", "syntax_error") else "error"
         args = info.get("args") if isinstance(info.get("args"), str) and len(info["args"]) <= ARGS_BYTES else None
         return {"status": "limit" if limit else status, "limit": limit, "type": _text(info.get("type"), 80),
-                "detail": _text(info.get("detail")), "message": _text(info.get("message")), "args": args}
+                "base": _text(info.get("base"), 80), "detail": _text(info.get("detail")),
+                "message": _text(info.get("message")), "args": args}
 
     def _send(self, op, name="", args=(), kwargs=None, aliases=()):
         data = (dumps([op, name, list(args), dict(kwargs or {}), list(aliases)]) + "\n").encode()
@@ -209,6 +213,8 @@ class Remote:
             self.limit = info["limit"]
             raise CandidateGone(f"{name}: {info['detail']}")
         exc_type = getattr(builtins, info["type"], None)
+        if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
+            exc_type = getattr(builtins, info["base"], None)  # a class of the program's: its nearest builtin base
         # StopIteration from the program is an ordinary error: re-raised as itself it would end a test's
         # ``all(map(f, xs))`` early, and an empty ``all`` passes.
         if exc_type in (StopIteration, StopAsyncIteration):

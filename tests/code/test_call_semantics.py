@@ -131,3 +131,11 @@ def test_all_164_humaneval_prompts_load():
     broken = dataclasses.replace(problems[7], prefix=problems[7].prefix + "\nraise RuntimeError('x')\n")
     with pytest.raises(DataError, match="HumanEval/7"):
         check_prefixes(problems[:7] + [broken])
+
+
+def test_an_exception_of_the_programs_own_class_arrives_as_its_builtin_base(isolation):
+    units = ("try:\n    F(-1)\nexcept ValueError as e:\n    assert e.args == ('negative', -1)\nelse:\n    raise AssertionError",
+             "assert F(4) == 2")
+    right = "class Negative(ValueError):\n    pass\n\ndef root(x):\n    if x < 0:\n        raise Negative('negative', x)\n    return int(x ** 0.5)"
+    wrong = "class Negative(Exception):\n    pass\n\ndef root(x):\n    if x < 0:\n        raise Negative('negative', x)\n    return int(x ** 0.5)"
+    _expect(isolation, "root", units, right, wrong, passed_by_wrong=1)
