@@ -108,13 +108,15 @@ def _v2(mounts, paths) -> Support | str:
         return "no cgroup v2 hierarchy"
     parent = os.path.join(mount, paths.get("", "/").lstrip("/"))
     try:
-        controllers = open(os.path.join(parent, "cgroup.controllers")).read().split()
+        with open(os.path.join(parent, "cgroup.controllers")) as fh:
+            controllers = fh.read().split()
     except OSError as exc:
         return f"cgroup v2 at {parent} unreadable ({type(exc).__name__})"
     if "memory" not in controllers:
         return f"cgroup v2 at {mount} has no memory controller"
     try:
-        enabled = open(os.path.join(parent, "cgroup.subtree_control")).read().split()
+        with open(os.path.join(parent, "cgroup.subtree_control")) as fh:
+            enabled = fh.read().split()
         if "memory" not in enabled or "pids" not in enabled:
             _write(os.path.join(parent, "cgroup.subtree_control"), "+memory +pids")
         _try_make(parent, {"memory.max": str(1 << 30), "pids.max": "64"})

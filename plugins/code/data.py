@@ -177,7 +177,7 @@ def check_prefixes(problems: Iterable[Problem]) -> list[Problem]:
         return problems
     try:
         done = subprocess.run([sys.executable, "-I", "-S", "-c", _PREFIX_CHECK], input=json.dumps(prefixes),
-                              capture_output=True, text=True, timeout=PREFIX_CHECK_SECONDS)
+                              capture_output=True, text=True, timeout=PREFIX_CHECK_SECONDS, check=False)
     except subprocess.TimeoutExpired as exc:
         raise DataError(f"the prompt code of {len(prefixes)} problem(s) did not finish running in "
                         f"{PREFIX_CHECK_SECONDS} s") from exc

@@ -163,7 +163,7 @@ def test_forking_program_stays_under_the_logged_bound(mechanism, size, isolation
                     f"memory ({_available() // MiB} MiB); filling it would starve the host")
     fill = isolation.name == "bwrap"
     with Sampler() as sampler:
-        result = run_job(Job(HOG, ("assert hog(1.5, %s) >= 0" % fill,)), limits, isolation, support)
+        result = run_job(Job(HOG, (f"assert hog(1.5, {fill}) >= 0",)), limits, isolation, support)
     peak = result.memory_peak
     print(f"\n{mechanism}/{size}: logged bound {bound / MiB:.0f} MiB; cgroup peak "
           f"{peak / MiB if peak else float('nan'):.0f} MiB; sandbox processes' RSS + tmpfs peak {sampler.most / MiB:.0f} MiB; "

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections import Counter, OrderedDict, defaultdict
 
 import pytest
 
 from boostlora_plugins.code import seccomp
 from boostlora_plugins.code.wire import WireError, dumps, loads
-
-from collections import Counter, OrderedDict, defaultdict
 
 VALUES = [None, True, False, 0, -7, 2**200, 1.5, -0.0, "héllo\n\"", "", b"\x00\xff", 3 + 4j, [], (), {}, set(),
           frozenset({1, 2}), [1, (2, 3), {"a": [4]}], {(1, 2): {3}, 4: None, "k": b"v"}, ((),), [[[[]]]],
