@@ -268,7 +268,7 @@ def _serve(job, namespace, calls, reply, hidden):
                 _send(reply, "m", dumps(changes))
             if text is None:
                 text = dumps(value)
-        except WireError as exc:
+        except Exception as exc:  # WireError: not plain data
             kind, text = "e", _error(exc, hidden)
         _send(reply, kind, text)
 

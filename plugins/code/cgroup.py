@@ -106,7 +106,7 @@ def _v2(mounts, paths) -> Support | str:
     mount = next((m for m, fstype, _ in mounts if fstype == "cgroup2"), None)
     if mount is None:
         return "no cgroup v2 hierarchy"
-    parent = os.path.join(mount, paths.get("", "/").lstrip("/"))
+    parent = os.path.normpath(os.path.join(mount, paths.get("", "/").lstrip("/")))
     try:
         with open(os.path.join(parent, "cgroup.controllers")) as fh:
             controllers = fh.read().split()
@@ -128,7 +128,7 @@ def _v2(mounts, paths) -> Support | str:
 def _v1(mounts, paths) -> Support | str:
     def parent_of(controller):
         mount = next((m for m, fstype, options in mounts if fstype == "cgroup" and controller in options), None)
-        return None if mount is None else os.path.join(mount, paths.get(controller, "/").lstrip("/"))
+        return None if mount is None else os.path.normpath(os.path.join(mount, paths.get(controller, "/").lstrip("/")))
 
     memory = parent_of("memory")
     if memory is None:
@@ -166,6 +166,8 @@ def _remove_stale(support: Support) -> None:
 @functools.lru_cache(maxsize=None)
 def probe() -> Support | str:
     """The cgroup support of this machine, or the reason there is none (never an exception); probed once."""
+    if not os.access("/bin/sh", os.X_OK):
+        return "no /bin/sh to join a cgroup with"
     try:
         mounts, paths = _mounts(), _own_paths()
     except (OSError, ValueError, IndexError) as exc:

@@ -65,7 +65,7 @@ def to_plain(value):
         return {"t": "counter" if kind is Counter else "odict", "v": [[to_plain(k), to_plain(v)] for k, v in value.items()]}
     if kind is defaultdict:
         factory = value.default_factory
-        name = factory.__name__ if _FACTORIES.get(getattr(factory, "__name__", None)) is factory else None
+        name = next((n for n, t in _FACTORIES.items() if t is factory), None)  # by identity: no attribute of it is read
         return {"t": "ddict", "v": [name, [[to_plain(k), to_plain(v)] for k, v in value.items()]]}
     raise WireError("a value of type " + kind.__name__ + " is not plain data")
 

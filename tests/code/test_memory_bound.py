@@ -217,3 +217,49 @@ def test_without_cgroup_access_the_rlimit_bound_is_logged(monkeypatch, isolation
         assert memory.bound(SMALL, reason) == SMALL.memory_bound() == 4 * (128 + 16 * 1) * MiB + 2 * 16 * MiB
     finally:
         cgroup.probe.cache_clear()
+
+
+def test_a_delegated_cgroup_v2_gets_memory_max_and_pids_max(monkeypatch, tmp_path):
+    """The v2 path on a stand-in hierarchy (plain directories): the probe, the files written per program, the join
+    command and the removal. Real v2 enforcement needs a delegated memory controller, which this machine lacks."""
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("memory pids\n")
+    monkeypatch.setattr(cgroup, "_mounts", lambda: [(str(tmp_path), "cgroup2", ["rw"])])
+    monkeypatch.setattr(cgroup, "_own_paths", lambda: {"": "/"})
+    probed = []
+    monkeypatch.setattr(cgroup, "_try_make", lambda parent, files: probed.append((parent, files)))
+    cgroup.probe.cache_clear()
+    try:
+        support = cgroup.probe()
+        assert support == cgroup.Support(2, str(tmp_path), str(tmp_path))
+        assert probed == [(str(tmp_path), {"memory.max": str(1 << 30), "pids.max": "64"})]
+        assert memory.describe(SMALL, "bwrap", support).startswith(
+            "memory bound: cgroup v2, at most 128 MiB per program, all its processes together (anonymous memory, tmpfs "
+            "files, pipes, page cache; memory.max, pids.max 7)")
+        group = cgroup.CandidateCgroup(support, 128 * MiB, 4)
+        directory = tmp_path / os.path.basename(group.memory)
+        assert (directory / "memory.max").read_text() == str(128 * MiB) and (directory / "pids.max").read_text() == "7"
+        command = group.wrap(["bwrap", "--", "python"])
+        assert command[:2] == ["/bin/sh", "-c"] and command[4:] == [str(directory / "cgroup.procs"), "--", "bwrap", "--", "python"]
+        (directory / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+        (directory / "memory.peak").write_text("1234\n")
+        assert group.out_of_memory() and group.peak() == 1234
+        for name in ("memory.max", "pids.max", "memory.events", "memory.peak"):  # the kernel removes these itself
+            (directory / name).unlink()
+        group.remove()
+        assert not directory.exists()
+    finally:
+        cgroup.probe.cache_clear()
+
+
+def test_the_join_wrapper_puts_the_sandbox_in_the_cgroup_before_it_starts(isolation):
+    support = _support("cgroup")
+    group = cgroup.CandidateCgroup(support, 256 * MiB, 4)
+    try:
+        import subprocess
+
+        done = subprocess.run(group.wrap(["/bin/cat", "/proc/self/cgroup"]), capture_output=True, text=True, check=True)
+        name = os.path.basename(group.memory)
+        assert any(line.split(":")[1] in ("memory", "") and line.endswith("/" + name) for line in done.stdout.splitlines())
+    finally:
+        group.remove()
