@@ -174,7 +174,10 @@ def _error(exc, hidden, status=None):
     limit = _limit_of(exc, hidden)
     # the nearest builtin class of a program's own exception class (``class Invalid(ValueError)``), so a test's
     # ``except ValueError`` catches it in the judge as it would in one process
-    base = next((c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins"), "")
+    try:
+        base = next((c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins"), "")
+    except BaseException:  # a class of the program's that lies about itself: no base, a non-builtin error
+        base = ""
     info = {"status": status or ("limit" if limit else "error"), "limit": limit, "type": type(exc).__name__,
             "base": base, "detail": _describe(exc), "message": str(exc)[:300]}
     try:  # the arguments, so a test reading ``exc.args`` sees them (the judge rebuilds builtin exceptions only)
