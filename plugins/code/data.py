@@ -166,6 +166,50 @@ def check_calls_program(problems: Iterable[Problem]) -> list[Problem]:
     return problems
 
 
+_PREFIX_CHECK = """
+import json, os, sys
+out = os.dup(1)
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+for task_id, prefix in json.loads(sys.stdin.read()):
+    try:
+        exec(compile(prefix, "<prompt>", "exec"), {"__name__": "__judge__"})
+    except BaseException as exc:
+        os.write(out, json.dumps([task_id, (type(exc).__name__ + ": " + str(exc))[:200]]).encode())
+        break
+"""
+PREFIX_CHECK_SECONDS = 120
+
+
+def check_prefixes(problems: Iterable[Problem]) -> list[Problem]:
+    """``problems``, refusing one whose prompt code (``prefix``) does not run on its own in an interpreter like the
+    judge's (``python -I -S``: standard library only). The judge runs that code to give the tests the prompt's
+    helpers; where it failed, a helper the tests call would be missing, or worse, become a call into the program.
+
+    One interpreter for all problems (the prompts are the dataset's, trusted like the tests), so loading the
+    164 HumanEval problems costs one start-up and a few imports."""
+    import subprocess
+    import sys
+
+    problems = list(problems)
+    prefixes = [[p.task_id, p.prefix] for p in problems if p.prefix.strip()]
+    if not prefixes:
+        return problems
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", _PREFIX_CHECK], input=json.dumps(prefixes),
+                              capture_output=True, text=True, timeout=PREFIX_CHECK_SECONDS, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise DataError(f"the prompt code of {len(prefixes)} problem(s) did not finish running in "
+                        f"{PREFIX_CHECK_SECONDS} s") from exc
+    if done.stdout.strip():
+        task_id, why = json.loads(done.stdout)
+        raise DataError(f"problem {task_id}: its prompt code does not run on its own ({' '.join(why.split())}); "
+                        "the tests would miss its imports and helpers: fix or drop it")
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise DataError(f"checking the problems' prompt code failed: {tail[:200]}")
+    return problems
+
+
 def _humaneval_problem(row: Mapping[str, Any]) -> Problem:
     setup, units = check_units(row["test"])
     canonical = row.get("canonical_solution")
