@@ -25,6 +25,7 @@ forward and backward) is reported for (a).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import statistics
@@ -93,7 +94,7 @@ def bare_trl(model: Any, tokenizer: Any, data: list[tuple[str, int]], args: argp
             output_dir=tmp, report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True,
             max_steps=args.steps, learning_rate=args.lr, per_device_train_batch_size=args.prompts * args.generations,
             num_generations=args.generations, max_completion_length=args.completion, temperature=1.0, beta=0.0,
-            gradient_checkpointing=False, seed=args.seed, use_cpu=True, bf16=False,
+            gradient_checkpointing=getattr(args, "gradient_checkpointing", False), seed=args.seed, use_cpu=True, bf16=False,
         )
         peft_config = TinyLoraConfig(r=2, u=args.u, target_modules=TARGETS, init_weights=True)
         trainer = GRPOTrainer(model=model, reward_funcs=reward, args=config, train_dataset=dataset,
@@ -119,7 +120,8 @@ def boostlora_round(model: Any, tokenizer: Any, data: list[tuple[str, int]], arg
     attach = time.perf_counter() - start
     objective = GRPO({"lr": args.lr, "steps": args.steps, "prompts_per_step": args.prompts, "num_generations": args.generations,
                       "max_completion_length": args.completion, "warmup_steps": 0, "beta": 0.0,
-                      "drop_zero_variance": args.drop_zero_variance})
+                      "drop_zero_variance": args.drop_zero_variance,
+                      "gradient_checkpointing": getattr(args, "gradient_checkpointing", False)})
     task = Addition(tokenizer)
     ctx = RoundContext(adapter.model, task, data, adapter.trainable, round=0, seed=args.seed, device=torch.device("cpu"),
                        show_progress=False)
@@ -129,7 +131,16 @@ def boostlora_round(model: Any, tokenizer: Any, data: list[tuple[str, int]], arg
     parts = result.seconds_by_phase
     loop = total - parts["setup"]
     return {"svd_s": svd, "attach_s": attach, "setup_s": attach + parts["setup"], "loop_s": loop,
-            "per_step_s": loop / args.steps, "steps": result.steps, "parts": parts}
+            "per_step_s": loop / args.steps, "steps": result.steps, "parts": parts,
+            "peak_rss_mb": result.peak_rss_mb_by_phase, "cores_sha256": cores_digest(adapter.trainable)}
+
+
+def cores_digest(trainable: list[torch.Tensor]) -> str:
+    """SHA-256 of the trained cores' bytes: equal digests are bit-identical rounds."""
+    digest = hashlib.sha256()
+    for tensor in trainable:
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def fresh_model(args: argparse.Namespace) -> tuple[Any, Any]:

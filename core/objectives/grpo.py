@@ -44,6 +44,7 @@ from boostlora.foundation import distributed
 from boostlora.foundation.errors import ConfigError
 from boostlora.lm.generation import render_prompt
 from boostlora.objectives.grpo_timing import RoundClock, step_callback, timed_trainer
+from boostlora.objectives.logprob_tiles import cpu_logprob_tiles
 from boostlora.objectives.schedule import warmup_schedule
 from boostlora.objectives.screening import screen_examples
 
@@ -301,7 +302,8 @@ class GRPO(Objective):
                 trainer.kept_fractions = []
             clock.stop("setup")
             clock.start("trainer_start")
-            trainer.train()
+            with cpu_logprob_tiles(ctx.device):
+                trainer.train()
             history = [row for row in trainer.state.log_history if "reward" in row]
             step_logs = [step_numbers(row) for row in history]
             steps = trainer.state.global_step

@@ -1,0 +1,114 @@
+"""Peak resident memory of one GRPO round of the default job's shape: bare TRL beside boostlora, in one run.
+
+Each side runs in a fresh interpreter (malloc's thresholds and heaps are per process), one after another, on the
+same model, prompts, reward, seed and batch as ``grpo_overhead.py``: 16 prompts x 4 samples x 12 tokens per step,
+gradient checkpointing on (the math default preset's setting), fp32. Dynamic sampling is off on the boostlora
+side so both compute the loss on all 64 sequences, as the default job's later rounds do once most groups disagree.
+The peak is the process's resident high-water mark (``VmHWM``), reset after the model has loaded, over the round.
+
+Sides:
+  bare_trl            GRPOTrainer + peft TinyLoraConfig, as TRL's and peft's docs show
+  bare_trl_malloc     the same, in a process with boostlora's fixed malloc thresholds (foundation/allocator.py)
+  boostlora_before    the ``grpo`` objective with TRL's own log-probability tiles and glibc's dynamic thresholds
+  boostlora_tiles     with the smaller CPU tiles only (objectives/logprob_tiles.py)
+  boostlora           both, as every run does now
+
+Every boostlora side's trained cores are hashed: equal digests mean the memory changes altered no bit.
+
+    python benchmarks/memory_peak.py [--steps 2] [--threads 1] [--markdown out.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+SIDES = ("bare_trl", "bare_trl_malloc", "boostlora_before", "boostlora_tiles", "boostlora")
+
+
+def one_side(side: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run ``side`` in this process and return its numbers (the child's half of the benchmark)."""
+    import torch
+
+    from boostlora.foundation.allocator import return_freed_memory
+    from boostlora.foundation.memory import MIB, peak_rss_bytes, reset_peak
+    from boostlora.objectives import logprob_tiles
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from grpo_overhead import bare_trl, boostlora_round, fresh_model, problems
+
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    if side in ("bare_trl_malloc", "boostlora"):
+        return_freed_memory()
+    if side == "boostlora_before":
+        logprob_tiles.CPU_TOKENS_PER_TILE = 1 << 30  # never smaller than TRL's own
+    settings = argparse.Namespace(model=args.model, steps=args.steps, prompts=16, generations=4, completion=12, u=16,
+                                  lr=1e-3, seed=0, drop_zero_variance=False, gradient_checkpointing=True)
+    model, tokenizer = fresh_model(settings)
+    torch.manual_seed(0)
+    loaded = peak_rss_bytes()
+    reset_peak()
+    start = time.perf_counter()
+    run = (bare_trl if side.startswith("bare_trl") else boostlora_round)(model, tokenizer, problems(32, 0), settings)
+    return {"side": side, "peak_mb": peak_rss_bytes() / MIB, "loaded_mb": loaded / MIB,
+            "round_s": time.perf_counter() - start, "per_step_s": run["per_step_s"],
+            "cores_sha256": run.get("cores_sha256"), "parts_peak_mb": run.get("peak_rss_mb")}
+
+
+def markdown(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    base = next(r for r in rows if r["side"] == "bare_trl")
+    digests = {r["cores_sha256"] for r in rows if r["cores_sha256"]}
+    lines = [
+        f"One GRPO round, {args.steps} steps x 16 prompts x 4 samples x 12 tokens, gradient checkpointing, fp32, "
+        f"{args.threads} torch thread(s), {args.model}; each side in a fresh process, one after another.",
+        "",
+        "| side | peak RSS over the round | / bare TRL | after loading | per step |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['side']} | {r['peak_mb']:,.0f} MiB | {r['peak_mb'] / base['peak_mb']:.2f} | "
+                     f"{r['loaded_mb']:,.0f} MiB | {r['per_step_s']:.1f} s |")
+    lines += ["", "boostlora sides' trained cores: " + ("bit-identical (one SHA-256)" if len(digests) == 1 else
+                                                         f"{len(digests)} different digests")]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="smollm2-135m-instruct (default) or tiny")
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--sides", nargs="+", default=list(SIDES), choices=SIDES)
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # the child's half
+    parser.add_argument("--markdown", help="also write the table here")
+    parser.add_argument("--json", help="also write the numbers here")
+    args = parser.parse_args()
+    if args.side:
+        print(json.dumps(one_side(args.side, args)))
+        return
+    rows = []
+    for side in args.sides:
+        command = [sys.executable, __file__, "--side", side, "--model", args.model, "--steps", str(args.steps),
+                   "--threads", str(args.threads)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"{side} failed:\n{done.stderr[-3000:]}")
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"{side}: peak {rows[-1]['peak_mb']:,.0f} MiB, {rows[-1]['per_step_s']:.1f} s per step", file=sys.stderr, flush=True)
+    table = markdown(rows, args)
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
