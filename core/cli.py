@@ -215,9 +215,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    """The plugins that loaded, then (one line, exit 2) the first one that did not."""
     from boostlora.contract.listing import plugin_lines
+    from boostlora.contract.plugins import load_errors
 
-    print("\n".join(plugin_lines(verbose=args.verbose)))
+    print("\n".join(plugin_lines(verbose=args.verbose)), flush=True)
+    if load_errors:
+        raise load_errors[0]
     return 0
 
 

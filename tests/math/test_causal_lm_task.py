@@ -146,3 +146,43 @@ def test_math_answers_are_those_of_generate_with_its_own_settings(chat):
                         stop=["3"], show_progress=False)
     assert task.predict(model, examples) == expected
     assert isinstance(task, CausalLMTask) and task.default_targets == LLAMA_STYLE_TARGETS
+
+
+def test_a_wrong_prompt_in_a_run_is_one_line_before_the_model_runs(tmp_path, capsys):
+    """Through the command: exit 2, one line naming the task, nothing written; the model's forward never ran."""
+    import types
+
+    from boostlora.cli import main
+    from boostlora.contract.plugins import register_plugin, unregister_plugin
+
+    calls = []
+
+    class DictPrompt(Echo):
+        name = "dict-prompt"
+        default_targets = ("q_proj", "v_proj")
+
+        def load_model(self, model, device):
+            self.tokenizer = make_tokenizer()
+            loaded = make_model(len(self.tokenizer))
+            loaded.register_forward_pre_hook(lambda *a: calls.append("forward"))
+            return loaded
+
+        def prompt(self, example):
+            return {"text": example}
+
+    @boostlora.hookimpl
+    def boostlora_register_tasks(register):
+        register(DictPrompt)
+
+    register_plugin(types.SimpleNamespace(boostlora_register_tasks=boostlora_register_tasks), name="dictprompt")
+    try:
+        code = main(["run", "--plugin", "dictprompt", "--out", str(tmp_path / "run"), "show_progress=false",
+                     "block_scale=matched", "validation_fraction=0.5"])
+    finally:
+        unregister_plugin("dictprompt")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("boostlora: error: task 'dict-prompt': prompt() returned {'text': "
+                             "'c d'} (dict); it must "
+                             "return a string or a list of chat messages"), err[0]
+    assert calls == [] and not (tmp_path / "run").exists()
