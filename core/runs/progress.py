@@ -3,9 +3,13 @@
 Loading a model and evaluating the base model can take minutes with nothing else on screen, so a run says what
 it is loading within seconds of starting. During the rounds one bar counts them (``round 2/4``) with an ETA
 from the rounds finished so far; the phase bars (generation, training) take tqdm's next free line, beneath it
-(position 1), and vanish when done (the GRPO bar explains its ``zero_std`` field once, in ``objectives.grpo``). On a terminal this is a tqdm bar; when stderr is not a terminal (a log file, CI), a bar's
-carriage returns would make an unreadable log, so each finished round is one plain line instead. Nothing is
-shown with ``show_progress: false`` or on a rank other than 0.
+(position 1), and vanish when done (the GRPO bar explains its ``zero_std`` field once, in ``objectives.grpo``).
+
+On a terminal (stderr is one) the first line and the bar go to stderr. When stderr is not a terminal (a log file,
+CI, a script reading errors), a bar's carriage returns would make an unreadable log, and a status line on stderr
+would break the promise that a bad input is one line there; so the first line and one plain line per finished
+round go to stdout instead, beside the run's table. Nothing is shown with ``show_progress: false`` or on a rank
+other than 0.
 
 tqdm is used rather than a hand-written bar: it already does the ETA, the nesting by ``position`` and the
 redrawing; only the non-terminal form is ours.
@@ -20,15 +24,25 @@ from typing import IO, Any
 from boostlora.foundation import distributed
 from boostlora.foundation.config import RunConfig
 
+
 def enabled(config: RunConfig) -> bool:
     return bool(config.show_progress) and distributed.is_main()
+
+
+def terminal(stream: Any) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def default_stream() -> IO[str]:
+    """stderr on a terminal, else stdout (see the module's docstring)."""
+    return sys.stderr if terminal(sys.stderr) else sys.stdout
 
 
 def first_line(config: RunConfig, model: str | None, device: Any, *, resume: bool, stream: IO[str] | None = None) -> None:
     """``boostlora: starting math: loading the data and the model smollm2-135m-instruct on cpu ...``, at once."""
     if not enabled(config):
         return
-    stream = stream or sys.stderr
+    stream = stream or default_stream()
     what = f"{config.plugin}/{config.task}" if config.task else config.plugin
     verb = "resuming" if resume else "starting"
     print(f"boostlora: {verb} {what}: loading the data and the model {model or '(the task default)'} on "
@@ -42,9 +56,9 @@ class RoundProgress:
     def __init__(self, config: RunConfig, rounds_done: int, stream: IO[str] | None = None) -> None:
         self.total = config.max_rounds
         self.done = rounds_done
-        self.stream = stream or sys.stderr
+        self.stream = stream or default_stream()
         self.on = enabled(config)
-        self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.terminal = terminal(self.stream)
         self.started = time.perf_counter()
         self.finished_here = 0  # rounds finished in this process: the ETA reads these, not a resumed run's earlier ones
         self.bar: Any = None

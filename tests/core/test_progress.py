@@ -4,35 +4,52 @@ GRPO bar's legend once, and silence with show_progress=false."""
 from __future__ import annotations
 
 import io
+import sys
 
 from boostlora.cli import main
 from boostlora.foundation.config import build_config
 from boostlora.runs.progress import RoundProgress, format_seconds
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 FAST = ["u=4", "weight_tying=0.0", "targets=[out]", "objective_options.steps=5", "max_rounds=2", "patience=null"]
 
 
 def test_a_run_says_what_it_loads_first_then_counts_rounds(toy_plugin, tmp_path, capsys):
+    """stderr is no terminal here: the first line and one line per round go to stdout, stderr stays for errors."""
     code = main(["run", "--plugin", "toy", "--task", "toy", "--out", str(tmp_path / "run"), *FAST])
-    err = capsys.readouterr().err.splitlines()
-    assert code == 0, err
-    assert err[0].startswith("boostlora: starting toy/toy: loading the data and the model "), err[0]
-    assert "on cpu, then evaluating the base model" in err[0]
-    rounds = [line for line in err if line.startswith("boostlora: round ")]
-    assert rounds, err
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert code == 0, captured.err
+    assert out[0].startswith("boostlora: starting toy/toy: loading the data and the model toy-net on cpu, then "
+                             "evaluating the base model"), out[0]
+    rounds = [line for line in out if line.startswith("boostlora: round ")]
+    assert len(rounds) == 2, out
     assert rounds[0].startswith("boostlora: round 1/2 done (") and "left for 1 more)" in rounds[0], rounds
     assert rounds[1].startswith("boostlora: round 2/2 done (") and "left" not in rounds[1], rounds
+    assert "boostlora:" not in captured.err
+
+
+def test_on_a_terminal_the_first_line_and_the_rounds_bar_are_on_stderr(toy_plugin, tmp_path, capsys, monkeypatch):
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    code = main(["run", "--plugin", "toy", "--task", "toy", "--out", str(tmp_path / "run"), *FAST])
+    assert code == 0
+    text = screen.getvalue()
+    assert text.startswith("boostlora: starting toy/toy: loading the data and the model toy-net on cpu"), text[:200]
+    assert "round 1/2" in text and "round 2/2" in text and "2/2 [" in text  # the bar: label, count, timing
+    assert "round 0 cross_entropy" in text  # a phase bar, beneath it
+    assert "boostlora: round" not in text and "boostlora: round" not in capsys.readouterr().out
 
 
 def test_show_progress_false_prints_none_of_it(toy_plugin, tmp_path, capsys):
     code = main(["run", "--plugin", "toy", "--task", "toy", "--out", str(tmp_path / "run"), *FAST, "show_progress=false"])
-    err = capsys.readouterr().err
-    assert code == 0 and "boostlora: starting" not in err and "boostlora: round" not in err
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
+    captured = capsys.readouterr()
+    assert code == 0 and "boostlora: starting" not in captured.out + captured.err
+    assert "boostlora: round" not in captured.out + captured.err
 
 
 def test_on_a_terminal_it_is_one_tqdm_bar_over_the_rounds():
