@@ -9,7 +9,7 @@ task would use it::
 
 from boostlora.lm.causal_lm import OFFLINE_DEFAULT, load_causal_lm
 from boostlora.lm.generation import Prompt, generate, render_prompt, truncate_at_stop
-from boostlora.lm.task import LLAMA_STYLE_TARGETS, CausalLMOptions, CausalLMTask, targets_for
+from boostlora.lm.task import LLAMA_STYLE_TARGETS, TARGETS_BY_MODEL_TYPE, CausalLMOptions, CausalLMTask, targets_for
 
-__all__ = ["LLAMA_STYLE_TARGETS", "OFFLINE_DEFAULT", "CausalLMOptions", "CausalLMTask", "Prompt", "generate",
-           "load_causal_lm", "render_prompt", "targets_for", "truncate_at_stop"]
+__all__ = ["LLAMA_STYLE_TARGETS", "OFFLINE_DEFAULT", "TARGETS_BY_MODEL_TYPE", "CausalLMOptions", "CausalLMTask",
+           "Prompt", "generate", "load_causal_lm", "render_prompt", "targets_for", "truncate_at_stop"]

@@ -34,7 +34,7 @@ LLAMA_STYLE_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", 
 TARGETS_BY_MODEL_TYPE: dict[str, tuple[str, ...]] = {
     model_type: LLAMA_STYLE_TARGETS
     for model_type in ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo", "olmo2",
-                       "granite", "smollm3", "cohere", "starcoder2_llama")
+                       "granite", "smollm3", "cohere")
 }
 
 #: GPT-2-style models keep their projections in ``Conv1D`` layers (c_attn, c_proj, c_fc), which the round adapter
