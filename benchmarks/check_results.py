@@ -5,6 +5,7 @@
 Nothing is retrained: every number comes from `benchmarks/data/*/suite-cpu.json` and its item verdicts, read the
 way the benchmark's own tables read them (`ablations.load_rows`). The held-out question counts load the math
 task's splits (reasoning-gym generates them; no model is loaded). Compare the printed values with RESULTS.md.
+Last come the math tables on distinct held-out items (`distinct_items.py`), from the same saved verdicts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import distinct_items
 from ablations import accuracies, load_rows
 from boostlora.bench.tables import comparisons
 from boostlora.foundation.stats import (
@@ -56,11 +58,13 @@ def math_held_out_sizes(math: dict) -> None:
     from boostlora.contract.plugins import find_task
     from boostlora_plugins.math.presets import PRESETS
 
-    task = find_task("math", "math")(PRESETS["bench-cpu"]["task_options"])
+    options = PRESETS["bench-cpu"]["task_options"]
+    task, distinct = find_task("math", "math")(options), find_task("math", "math")({**options, "distinct_eval": True})
     for seed, row in math["boost-rotate"].items():
         questions = [example.question for example in task.load_splits(seed).eval]
         print(f"math held-out, seed {seed}: {row['n_eval']} problems judged in the saved run, "
-              f"{len(questions)} in the split, {len(set(questions))} distinct questions")
+              f"{len(questions)} in the split, {len(set(questions))} distinct questions, "
+              f"{len(distinct.load_splits(seed).eval)} with distinct_eval (also none a validation carve can hold)")
 
 
 def protein_ranks(protein: dict) -> None:
@@ -85,9 +89,12 @@ def protein_baseline_lrs() -> None:
                   f"over seeds {sorted(values)}; seeds 0-3 alone {first4:.3f}")
 
 
-def multiplicity(protein: dict, math: dict) -> None:
-    """How many comparisons RESULTS.md's tables make, and which exclude 0 with and without a Bonferroni correction."""
-    pairs = []  # (name, rotate's accuracies, the other's)
+def comparison_family(protein: dict | None = None, math: dict | None = None) -> tuple[list, int]:
+    """Every comparison RESULTS.md's tables make on real tasks, as (name, rotate's accuracies, the other's), and how
+    many of them are on held-out (they come first). The distinct-item tables re-measure the math held-out ones."""
+    protein = protein if protein is not None else load_rows(DATA / "protein-heldout")[PROTEIN]
+    math = math if math is not None else load_rows(DATA / "math-heldout")[MATH]
+    pairs = []
     for label, rows in ((PROTEIN, protein), (MATH, math)):
         for c in comparisons(rows, (1, 2, 4)):
             pairs.append((f"held-out {label}: {c['ours']} vs {c['other']}", accuracies(rows, c["ours"]),
@@ -101,6 +108,12 @@ def multiplicity(protein: dict, math: dict) -> None:
         for name in names:
             rows = load_rows(DATA / Path(reference).parent / name)[label]
             pairs.append((f"validation {label}: {name} vs {Path(reference).name}", accuracies(rows, "boost-rotate"), base))
+    return pairs, held_out
+
+
+def multiplicity(protein: dict, math: dict) -> None:
+    """How many comparisons RESULTS.md's tables make, and which exclude 0 with and without a Bonferroni correction."""
+    pairs, held_out = comparison_family(protein, math)
     n = len(pairs)
     adjusted = 1 - (1 - LEVEL) / n
     print(f"comparisons with a 95% interval: {held_out} on held-out, {n - held_out} on validation, {n} in all; "
@@ -122,6 +135,8 @@ def main() -> None:
     protein_ranks(protein)
     protein_baseline_lrs()
     multiplicity(protein, math)
+    print("\nmath on distinct held-out items (benchmarks/distinct_items.py):\n")
+    print(distinct_items.main(len(comparison_family(protein, math)[0])))
 
 
 if __name__ == "__main__":

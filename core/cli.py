@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/lora)")
     export.add_argument("--round", type=int, metavar="K", dest="round_index",
                         help="export the model after round K (default: the round the run kept, see `keep`)")
+    export.add_argument("--base", metavar="NAME_OR_PATH",
+                        help="the base the adapter names (hub id or model directory); default: the run's hub id or "
+                             "local model directory, or for a GGUF model OUT/base, where the dequantised base is written")
 
     report = commands.add_parser("report", parents=[common], help="print a run's per-round table and write its plot")
     report.add_argument("run_dir", type=Path)
@@ -299,11 +302,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    import json
+
     from boostlora.runs.export import export_lora
 
-    out, rounds = export_lora(args.run_dir, args.out or args.run_dir / "lora", args.round_index)
-    print(f"LoRA adapter of the model after round {rounds - 1} written to {out} "
-          f"(load with peft.PeftModel.from_pretrained(base_model, '{out}'))")
+    out, rounds = export_lora(args.run_dir, args.out or args.run_dir / "lora", args.round_index, args.base)
+    base = json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"]
+    print(f"LoRA adapter of the model after round {rounds - 1} written to {out}, on base {base} "
+          f"(load with peft.AutoPeftModelForCausalLM.from_pretrained('{out}'), or "
+          f"peft.PeftModel.from_pretrained(base_model, '{out}'))")
     return 0
 
 

@@ -51,6 +51,9 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     seconds_by_phase: dict[str, float] = field(default_factory=dict)
     peak_rss_mb_by_phase: dict[str, float] = field(default_factory=dict)  # the same parts' peak resident MiB
+    #: One mapping of numbers per optimizer step, in order (``loss``, ``learning_rate``, grpo's ``reward``, ...):
+    #: what the run's ``report_to`` trackers receive as step metrics. Not written to ``report.json``.
+    step_logs: list[dict[str, float]] = field(default_factory=list)
 
 
 class Objective(ABC):

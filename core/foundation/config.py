@@ -181,6 +181,12 @@ class RunConfig:
         metadata={"help": "largest relative gap allowed between adapted and merged layer outputs", **bounds(above=0)},
     )
     save_final: bool = field(default=True, metadata={"help": "write final/ with the merged model"})
+    report_to: list[str] = field(
+        default_factory=list,
+        metadata={"help": "experiment trackers that receive every round's record and every optimizer step's metrics, "
+                  "through transformers' integrations: none (the default), all (every installed one), or names "
+                  "such as tensorboard, wandb, mlflow"},
+    )
     show_progress: bool = field(default=True, metadata={"help": "progress bars on evaluation and training"})
 
     def validate(self) -> None:

@@ -45,6 +45,15 @@ def find_packaged_gguf() -> Path:
     )
 
 
+def is_gguf_model(name_or_path: str) -> bool:
+    """True when ``load_causal_lm`` reads ``name_or_path`` from a GGUF file (the offline default or a ``.gguf``
+    path): its fp32 weights are the GGUF's dequantised ones, which no hub checkpoint holds."""
+    if name_or_path.lower() == OFFLINE_DEFAULT:
+        return True
+    local = Path(name_or_path).expanduser()
+    return local.is_file() and local.suffix.lower() == ".gguf"
+
+
 def _prepare_tokenizer(tokenizer: Any) -> Any:
     """Left padding (batched generation appends on the right) and a pad token (many chat models ship none)."""
     tokenizer.padding_side = "left"

@@ -314,13 +314,24 @@ class GRPO(Objective):
             clock.start("trainer_start")
             trainer.train()
             history = [row for row in trainer.state.log_history if "reward" in row]
+            step_logs = [step_numbers(row) for row in history]
             steps = trainer.state.global_step
             kept = getattr(trainer, "kept_fractions", None)
         _drop_reference_adapter(ctx.model, round_adapter)
         ctx.model.eval()
         metrics = {**_summary(history, kept, lr), **(screen.metrics() if screen else {})}
         return TrainResult(steps=steps, losses=[float(r.get("loss", 0.0)) for r in history], metrics=metrics,
-                           seconds_by_phase=clock.split(), peak_rss_mb_by_phase=clock.peaks())
+                           seconds_by_phase=clock.split(), peak_rss_mb_by_phase=clock.peaks(), step_logs=step_logs)
+
+
+def step_numbers(row: dict[str, Any]) -> dict[str, float]:
+    """One step of TRL's log history as step metrics: its numbers, without the step and epoch counters.
+
+    The trainer's own ``report_to`` stays ``none``: a trainer per round would open a tracker run per round, so the
+    run relays these rows to one tracker run instead (``runs.tracking``).
+    """
+    return {key: float(value) for key, value in row.items()
+            if key not in ("step", "epoch") and isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 def require_vllm(setting: str) -> None:

@@ -84,6 +84,7 @@ class MinibatchObjective(Objective):
         order_rng = random.Random(ctx.seed)
         order: list[int] = []
         losses: list[float] = []
+        step_logs: list[dict[str, float]] = []
         ctx.model.train()
         progress = tqdm(range(opts["steps"]), desc=f"round {ctx.round} {self.name}", leave=False,
                         disable=not ctx.show_progress)  # tqdm's next free line: beneath the run's rounds bar
@@ -95,12 +96,15 @@ class MinibatchObjective(Objective):
                     order_rng.shuffle(order)
                 batch.append(ctx.examples[order.pop()])
             optimizer.zero_grad(set_to_none=True)
+            learning_rate = scheduler.get_last_lr()[0]
             loss = self.backward(ctx, batch)
             if opts["max_grad_norm"]:
                 torch.nn.utils.clip_grad_norm_(ctx.trainable, opts["max_grad_norm"])
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())
+            step_logs.append({"loss": losses[-1], "learning_rate": learning_rate})
             progress.set_postfix(loss=f"{losses[-1]:.4f}")
         ctx.model.eval()
-        return TrainResult(steps=opts["steps"], losses=losses, metrics={"loss_first": losses[0], "loss_last": losses[-1]})
+        return TrainResult(steps=opts["steps"], losses=losses, metrics={"loss_first": losses[0], "loss_last": losses[-1]},
+                           step_logs=step_logs)

@@ -83,6 +83,34 @@ def _create_temporary(path: Path) -> Path:
             continue
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux reports it (``/proc/self/status``); elsewhere by
+    setting and restoring it, the only portable way."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(*paths: Path) -> None:
+    """Give every file at or under ``paths`` the mode a plain ``open`` would (0666 less the umask).
+
+    safetensors (0.8) writes each weight file through a private temporary file of mode 0600 that it renames into
+    place, so ``final/`` and an exported adapter would be readable by their owner alone whatever the umask says;
+    a run's outputs are meant to be shared like any file the user writes.
+    """
+    mode = 0o666 & ~current_umask()
+    for path in map(Path, paths):
+        for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
+            if item.is_file() and not item.is_symlink():
+                os.chmod(item, mode)
+
+
 def _fsync_directory(directory: Path) -> None:
     """Make a rename durable; not every file system lets a directory be opened for that, so failures pass."""
     try:

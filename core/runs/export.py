@@ -4,6 +4,9 @@ The boosted delta W_K - W0 of each module is exactly U_n C V_n^T (the ledger's c
 directions), so it is a low-rank matrix with no approximation: we factor the small core, C = P diag(s) Q^T,
 keep its numerical rank rho, and write B = U_n P_rho diag(s_rho) (out x rho), A = (V_n Q_rho)^T (rho x in),
 with lora_alpha = rank so peft's scaling is 1. A rotate run exports rank r times its rounds merged with a nonzero step; a top run at most r.
+
+The adapter is meant for stock peft: it names a base a user can load (``adapter_base``), says ``CAUSAL_LM`` for a
+causal language model, and its files follow the umask.
 """
 
 from __future__ import annotations
@@ -17,10 +20,16 @@ import torch
 from boostlora.contract.plugins import find_task
 from boostlora.foundation.config import build_config, load_yaml
 from boostlora.foundation.errors import BoostLoraError, ConfigError, RunDirError
+from boostlora.lm.causal_lm import is_gguf_model
 from boostlora.method.merge import RankLedger, numerical_rank
 from boostlora.method.subspace import Basis
 from boostlora.runs import checkpoint as ckpt
 from boostlora.runs import svd_cache
+
+#: Where the export writes the base model when the run's base exists only as a GGUF file (``adapter_base``).
+BASE_DIR = "base"
+#: What peft's ``save_pretrained`` writes for one adapter.
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "README.md")
 
 
 def lora_factors(
@@ -47,11 +56,14 @@ def lora_factors(
     return padded, width
 
 
-def export_lora(run_dir: Path, out: Path, round_index: int | None = None) -> tuple[Path, int]:
+def export_lora(
+    run_dir: Path, out: Path, round_index: int | None = None, base: str | None = None
+) -> tuple[Path, int]:
     """Write ``adapter_config.json`` and ``adapter_model.safetensors`` for the run's base model into ``out``.
 
     The adapter holds the update after round ``round_index`` (rounds 0..K), by default the round the run kept
-    (``keep``: the best on validation, or the last); returns ``out`` and the number of rounds it holds.
+    (``keep``: the best on validation, or the last). Its ``base_model_name_or_path`` is a base a user can load
+    (``adapter_base``); returns ``out`` and the number of rounds it holds.
     """
     from peft import LoraConfig, get_peft_model
 
@@ -78,26 +90,63 @@ def export_lora(run_dir: Path, out: Path, round_index: int | None = None) -> tup
             f"on: resume the run once (boostlora run --resume {run_dir}) to recompute and check it, then export"
         )
     factors, rank = lora_factors(state["cores"][:rounds], bases, config.strategy, config.r)
-    model_name = config.model or task.default_model
-    base = task.load_model(model_name, torch.device("cpu"))
+    model_name = state["report"].get("model") or config.model or task.default_model
+    out = Path(out)
+    base_name = adapter_base(model_name, base, out)  # a bad --base is refused before the model loads
+    model = task.load_model(model_name, torch.device("cpu"))
+    if base is None and is_gguf_model(model_name):  # the dequantised weights exist nowhere else a user can name
+        task.save_model(model, out / BASE_DIR)
+    if hasattr(getattr(model, "config", None), "_name_or_path"):
+        model.config._name_or_path = base_name  # peft's model card names it as base_model (not a cache path)
     lora = LoraConfig(
         r=rank,
         lora_alpha=rank,
         target_modules="^(" + "|".join(map(re.escape, factors)) + ")$",
         lora_dropout=0.0,
         init_lora_weights=False,
+        task_type="CAUSAL_LM" if is_causal_lm(model) else None,
     )
-    peft_model = get_peft_model(base, lora)
+    peft_model = get_peft_model(model, lora)
     inner = peft_model.get_base_model()
     with torch.no_grad():
         for name, (B, A) in factors.items():
             layer = inner.get_submodule(name)
             layer.lora_A["default"].weight.copy_(A)
             layer.lora_B["default"].weight.copy_(B)
-    peft_model.peft_config["default"].base_model_name_or_path = model_name
-    out = Path(out)
+    peft_model.peft_config["default"].base_model_name_or_path = base_name
     peft_model.save_pretrained(out, save_embedding_layers=False)
+    ckpt.follow_umask(*(out / name for name in (*ADAPTER_FILES, BASE_DIR) if (out / name).exists()))
     return out, rounds
+
+
+def adapter_base(model_name: str, base: str | None, out: Path) -> str:
+    """What the adapter's ``base_model_name_or_path`` says, so that ``AutoPeftModelForCausalLM`` finds the base:
+
+    ``base`` when the user names one (a local path made absolute, anything else taken as a hub id); for a run on a
+    GGUF model (the offline default SmolLM2 included) ``out/base``, where the export writes the dequantised fp32
+    weights the run boosted, because no hub checkpoint holds those weights; the absolute path of a local model
+    directory; otherwise the run's model name (a hub id).
+    """
+    if base is not None:
+        if not base.strip():
+            raise ConfigError("--base is empty: give a hub id or the path of a model directory")
+        local = Path(base).expanduser()
+        if local.exists():
+            if not (local / "config.json").is_file():
+                raise ConfigError(f"--base {base}: {local} is not a model directory (it has no config.json)")
+            return str(local.resolve())
+        return base
+    if is_gguf_model(model_name):
+        return str((out / BASE_DIR).resolve())
+    local = Path(model_name).expanduser()
+    return str(local.resolve()) if local.exists() else model_name
+
+
+def is_causal_lm(model: Any) -> bool:
+    """True for a transformers causal language model, whose adapter peft should load as ``CAUSAL_LM``."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    return type(model).__name__ in set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
 
 
 def rounds_to_export(state: dict[str, Any], round_index: int | None, run_dir: Path) -> int:

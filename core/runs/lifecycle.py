@@ -43,6 +43,7 @@ from boostlora.runs.rundir import (
     remove_owned,
 )
 from boostlora.runs.setup import start_run
+from boostlora.runs.tracking import Tracker, tracker_names
 
 
 def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
@@ -55,6 +56,7 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
     distributed.refuse_sharded_engines()
     check_settings(config)
     distributed.init_from_env()
+    tracker = Tracker.for_run(config, run_dir)
     claim = claim_run_dir(run_dir, resume, overwrite)
     run = None
     try:
@@ -68,7 +70,9 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
                 rounds.start(run.rounds_done)
                 result = boosting_round(run)
                 if result is not None:
-                    after_round(run, result, save)
+                    record = after_round(run, result, save)
+                    if tracker is not None:  # opened here, after the round's checkpoint: a failed start leaves nothing
+                        tracker.log_round(run.report, record, result.trained)
                 rounds.finished(run.rounds_done)
         finish_run(run)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (errors.StopSignal, raised by the CLI's handlers)
@@ -81,6 +85,8 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
             claim.abandon()
         raise
     finally:
+        if tracker is not None:
+            tracker.close()
         if claim is not None:
             claim.release()
     return run.report
@@ -88,10 +94,11 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
 
 def check_settings(config: RunConfig) -> None:
     """Every setting, checked before the run directory is claimed or anything is written (``--overwrite`` replaces
-    a previous run's files at claim time): the run's own (``RunConfig.validate``), the device, the task's and the
-    objective's options."""
+    a previous run's files at claim time): the run's own (``RunConfig.validate``), the device, the trackers of
+    ``report_to``, the task's and the objective's options."""
     config.validate()
     resolve_device(config.device)
+    tracker_names(config.report_to)
     check_options(config)
 
 
@@ -158,6 +165,7 @@ def finish_run(run: Run) -> None:
             remove_owned(run.run_dir, staging.name)
             try:
                 run.task.save_model(model, staging)
+                ckpt.follow_umask(staging)
                 fault_point("final")
             except BaseException as exc:  # the checkpoint is kept: a resume writes final/ again
                 shutil.rmtree(staging, ignore_errors=True)

@@ -32,6 +32,7 @@ RESUMABLE: dict[str, str] = {
     "device": "where the run continues (bit-identity across devices is not promised)",
     "threads": "CPU threads (bit-identity across thread counts is not promised)",
     "merge_tolerance": "how strictly each merge is checked; it does not change a merge",
+    "report_to": "where the metrics are sent, not what they are",
 }
 
 

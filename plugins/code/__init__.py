@@ -5,5 +5,21 @@ Modules, one job each: ``limits`` (the budget and limit names), ``isolation`` (b
 side, inside the sandbox), ``judge`` (the tests' side, outside it), ``wire`` (plain data between the two),
 ``sandbox`` (host side of one check), ``checker`` (parallel verdicts), ``extract`` (code out of chat answers),
 ``data`` (sources), ``generated`` (the seeded offline problems), ``metrics`` (pass@k), ``consent`` (the
-opt-in), ``task`` (``CodeTask``), ``plugin`` (registration).
+opt-in), ``task`` (``CodeTask``), ``plugin`` (registration), ``pass_at_k_metric`` (pass@k as an ``evaluate``
+module, loaded by path: ``metric_path()``).
 """
+
+from pathlib import Path
+
+from .data import problem_to_json
+
+__all__ = ["metric_path", "problem_to_json"]
+
+
+def metric_path() -> str:
+    """Path of the code task's pass@k as an ``evaluate`` module: ``evaluate.load(metric_path())``.
+
+    It ships inside the installed package (a local file, so it loads offline); its references are problems as
+    ``problem_to_json`` writes them. See ``pass_at_k_metric``. Needs ``pip install 'boostlora[metrics]'``.
+    """
+    return str(Path(__file__).with_name("pass_at_k_metric.py"))

@@ -11,10 +11,13 @@ What this harness does honestly (for honest programs): apply the rlimits and dro
 interpreter has started (so the interpreter itself is never starved), name the limit behind an exception so
 a report can tell "out of memory" from "tried the network", and count processes left behind at the end.
 
-Protocol. stdin: one job (``marshal``). Call fd (from the judge): lines ``[op, name, args, kwargs]`` in wire
-format, ``op`` being ``call`` or ``finish``. Reply fd (to the judge): one line per event, ``loaded <json>``
-once the program has run (``{}`` or an error), then ``v <wire value>`` or ``e <json error>`` per call, and
-``s <count of stray processes>`` for ``finish``.
+Protocol. stdin: one job (``marshal``). Call fd (from the judge): lines in wire format, ``op`` being
+``call`` or ``finish``. Reply fd (to the judge): one line per event, ``loaded <json>``
+once the program has run (``{}`` or an error), then per call ``m <wire changes>`` when it changed a mutable
+argument, followed by ``v <wire value>``, ``g <wire list>`` (a returned iterator, materialised) or
+``e <json error>``, and ``s <count of stray processes>`` for ``finish``. A call is
+``[op, name, args, kwargs, aliases]``, ``aliases`` pairing an argument key with the earlier key of the same
+object in the judge (one list passed twice).
 """
 
 import errno
@@ -26,6 +29,7 @@ import sys
 MEMORY, PROCESSES, FILE_SIZE, NETWORK = "memory", "processes", "file_size", "network"
 READ_ONLY, HIDDEN_PATH, PERMISSION, PROCESS_ISOLATION = "read_only_fs", "hidden_path", "permission", "process_isolation"
 
+ARGS_BYTES = 4096  # an exception's arguments cross when their wire text is at most this long
 _NETWORK_ERRNOS = {errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH, errno.ECONNREFUSED, errno.EADDRNOTAVAIL}
 
 
@@ -168,38 +172,108 @@ def _error(exc, hidden, status=None):
     import json
 
     limit = _limit_of(exc, hidden)
-    return json.dumps({"status": status or ("limit" if limit else "error"), "limit": limit,
-                       "type": type(exc).__name__, "detail": _describe(exc), "message": str(exc)[:300]})
+    # the nearest builtin class of a program's own exception class (``class Invalid(ValueError)``), so a test's
+    # ``except ValueError`` catches it in the judge as it would in one process
+    try:
+        base = next((c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins"), "")
+    except BaseException:  # a class of the program's that lies about itself: no base, a non-builtin error
+        base = ""
+    info = {"status": status or ("limit" if limit else "error"), "limit": limit, "type": type(exc).__name__,
+            "base": base, "detail": _describe(exc), "message": str(exc)[:300]}
+    try:  # the arguments, so a test reading ``exc.args`` sees them (the judge rebuilds builtin exceptions only)
+        args = dumps(tuple(exc.args))
+        if len(args) <= ARGS_BYTES:
+            info["args"] = args
+    except BaseException:
+        pass
+    return json.dumps(info)
+
+
+MAX_ITEMS = 100_000  # a returned iterator is materialised up to this many items; a longer one is an error
+
+
+def _materialised(value):
+    """A returned generator or iterator as a list of at most MAX_ITEMS items (the judge rebuilds an iterator over
+    it). The program's own code runs here, so an exception it raises while iterating is the call's exception."""
+    if not hasattr(type(value), "__next__"):
+        return None
+    import itertools
+
+    items = list(itertools.islice(value, MAX_ITEMS + 1))
+    if len(items) > MAX_ITEMS:
+        raise WireError(f"returned an iterator of more than {MAX_ITEMS} items")
+    return items
+
+
+def _arguments(args, kwargs, aliases):
+    """The mutable arguments of a call by key (position or keyword name), with the judge's aliasing restored:
+    an argument the judge passed twice is one object here too."""
+    def get(key):
+        return args[key] if type(key) is int else kwargs[key]
+
+    for key, first in aliases:
+        value = get(first)  # KeyError / IndexError: a malformed call, reported as an error
+        if type(key) is int:
+            args[key] = value
+        else:
+            kwargs[key] = value
+    aliased = {key for key, _ in aliases}
+    keys = [i for i in range(len(args))] + list(kwargs)
+    return {key: get(key) for key in keys if key not in aliased and type(get(key)) in MUTABLE}
+
+
+def _changes(before, mutable):
+    """``[key, state]`` for each mutable argument whose plain-data state differs from the one it arrived with."""
+    changes = []
+    for key, value in mutable.items():
+        try:
+            state = dumps(value)
+        except WireError as exc:
+            raise WireError(f"argument {key!r} holds something that is not plain data after the call ({exc})") from None
+        if state != before[key]:
+            changes.append([key, value])
+    return changes
 
 
 def _serve(job, namespace, calls, reply, hidden):
-    """Answer the judge's calls until it says ``finish`` or goes away."""
+    """Answer the judge's calls until it says ``finish`` or goes away.
+
+    Per call: ``m <changes>`` first when the call changed a mutable argument (list, dict, set, bytearray, ...),
+    then ``v <value>``, ``g <items>`` for a returned iterator, or ``e <error>``."""
     while True:
         line = calls.readline()
         if not line:
             return
         try:
-            op, name, args, kwargs = loads(line.decode())
+            op, name, args, kwargs, aliases = loads(line.decode())
+            mutable = _arguments(args, kwargs, aliases)
+            before = {key: dumps(value) for key, value in mutable.items()}
         except Exception as exc:
             _send(reply, "e", _error(exc, hidden))
             continue
         if op == "finish":
             _send(reply, "s", str(_stray_processes() if job.get("count_strays") else 0))
             return
+        kind, text = "v", None
         try:
             function = namespace.get(name)
             if not callable(function):
                 raise NameError(f"name '{name}' is not defined by the solution")
             value = function(*args, **kwargs)
+            items = _materialised(value)
+            if items is not None:
+                kind, value = "g", items
         except BaseException as exc:
-            _send(reply, "e", _error(exc, hidden))
-            continue
+            kind, text = "e", _error(exc, hidden)
         try:
-            text = dumps(value)
-        except WireError as exc:
-            _send(reply, "e", _error(exc, hidden))
-            continue
-        _send(reply, "v", text)
+            changes = _changes(before, mutable)
+            if changes:
+                _send(reply, "m", dumps(changes))
+            if text is None:
+                text = dumps(value)
+        except Exception as exc:  # WireError: not plain data
+            kind, text = "e", _error(exc, hidden)
+        _send(reply, kind, text)
 
 
 def main():

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from boostlora import ConfigError, Verdict
 
-from . import memory
+from . import cgroup, memory
 from .data import Problem, program_units
 from .extract import assemble
 from .isolation import Isolation, select
@@ -64,7 +64,9 @@ class Checker:
             raise ConfigError(f"sandbox workers must be at least 1, got {workers}")
         self.workers = min(workers or cores, cores)
         self.stop_on_failure = stop_on_failure
-        self.memory_bound = memory.log_once(self.limits, self.isolation.name)
+        self.cgroups = cgroup.probe()  # a memory cgroup per program where this machine allows one, else rlimits
+        self.memory_mechanism = memory.mechanism(self.cgroups)
+        self.memory_bound = memory.log_once(self.limits, self.isolation.name, self.cgroups)
 
     def check(self, problem: Problem, answer: object) -> SandboxResult:
         """Run ``answer`` against ``problem``'s tests; a result, never an exception."""
@@ -79,7 +81,7 @@ class Checker:
             return SandboxResult("no_code", f"the answer could not be read as code: {type(exc).__name__}", total=len(problem.units))
         if not self.stop_on_failure:
             job = dataclasses.replace(job, stop_on_failure=False)
-        return run_job(job, self.limits, self.isolation)
+        return run_job(job, self.limits, self.isolation, self.cgroups)
 
     def check_many(self, problems: Sequence[Problem], answers: Sequence[object]) -> list[SandboxResult]:
         """``check`` over pairs, in parallel, results in input order."""

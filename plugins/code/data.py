@@ -43,6 +43,25 @@ class Problem:
     reference: str | None = None
 
 
+def problem_to_json(problem: Problem) -> str:
+    """``problem`` as one JSON object: the ``references`` the code task's ``evaluate`` module takes."""
+    return json.dumps({**problem.__dict__, "units": list(problem.units)})
+
+
+def problem_from_json(text: str) -> Problem:
+    """The ``Problem`` that ``problem_to_json`` wrote; a malformed one is a ``DataError`` naming what is wrong."""
+    try:
+        fields = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"a code problem reference is not JSON: {exc}") from exc
+    if not isinstance(fields, dict) or not isinstance(fields.get("units"), list):
+        raise DataError("a code problem reference must be a JSON object with a list of test 'units'")
+    try:
+        return Problem(**{**fields, "units": tuple(fields["units"])})
+    except TypeError as exc:
+        raise DataError(f"a code problem reference has other fields than a Problem: {exc}") from exc
+
+
 def check_units(test_code: str, check_name: str = "check") -> tuple[str, tuple[str, ...]]:
     """Split HumanEval-style test code into setup and one unit per assertion of ``check``'s body.
 
@@ -144,6 +163,50 @@ def check_calls_program(problems: Iterable[Problem]) -> list[Problem]:
                 f"problem {problem.task_id} has no test that calls the program "
                 f"({len(problem.units)} test(s), none naming {problem.entry_point or 'the function under test'}); "
                 "fix or drop it: it cannot tell a right answer from a wrong one")
+    return problems
+
+
+_PREFIX_CHECK = """
+import json, os, sys
+out = os.dup(1)
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+for task_id, prefix in json.loads(sys.stdin.read()):
+    try:
+        exec(compile(prefix, "<prompt>", "exec"), {"__name__": "__judge__"})
+    except BaseException as exc:
+        os.write(out, json.dumps([task_id, (type(exc).__name__ + ": " + str(exc))[:200]]).encode())
+        break
+"""
+PREFIX_CHECK_SECONDS = 120
+
+
+def check_prefixes(problems: Iterable[Problem]) -> list[Problem]:
+    """``problems``, refusing one whose prompt code (``prefix``) does not run on its own in an interpreter like the
+    judge's (``python -I -S``: standard library only). The judge runs that code to give the tests the prompt's
+    helpers; where it failed, a helper the tests call would be missing, or worse, become a call into the program.
+
+    One interpreter for all problems (the prompts are the dataset's, trusted like the tests), so loading the
+    164 HumanEval problems costs one start-up and a few imports."""
+    import subprocess
+    import sys
+
+    problems = list(problems)
+    prefixes = [[p.task_id, p.prefix] for p in problems if p.prefix.strip()]
+    if not prefixes:
+        return problems
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", _PREFIX_CHECK], input=json.dumps(prefixes),
+                              capture_output=True, text=True, timeout=PREFIX_CHECK_SECONDS, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise DataError(f"the prompt code of {len(prefixes)} problem(s) did not finish running in "
+                        f"{PREFIX_CHECK_SECONDS} s") from exc
+    if done.stdout.strip():
+        task_id, why = json.loads(done.stdout)
+        raise DataError(f"problem {task_id}: its prompt code does not run on its own ({' '.join(why.split())}); "
+                        "the tests would miss its imports and helpers: fix or drop it")
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise DataError(f"checking the problems' prompt code failed: {tail[:200]}")
     return problems
 
 

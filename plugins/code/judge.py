@@ -27,6 +27,37 @@ neither the tests nor the prompt define becomes a proxy for the candidate's func
 ``assert f(x) == y``). The host finds those names (``sandbox.free_names``), which spares this process the
 import of ``ast``, a third of its start-up.
 
+Call semantics. A proxy call behaves like a call in one process as far as plain data allows:
+
+- Mutable arguments (``list``, ``dict``, ``set``, ``bytearray``, ``Counter``, ``OrderedDict``,
+  ``defaultdict``) come back: the candidate reports the post-call state of each one the call changed, and
+  this process updates its own objects in place (``lst[:] = new``, ``d.clear()`` then item by item), so an
+  in-place sort passes ``xs = [3, 1, 2]; f(xs); assert xs == [1, 2, 3]`` and a program that mutates an
+  input it should leave alone fails "input unchanged" tests. The same object passed twice (``f(xs, xs)``) is
+  one object in the candidate too. This holds even when the call raised.
+- A returned generator or iterator is materialised by the candidate (at most ``MAX_ITEMS`` = 100,000 items,
+  more is an error) and arrives as an iterator over a list, so ``list(f(3)) == [0, 1, 2]`` passes and
+  ``f(3) == [0, 1, 2]`` still fails, as it would in one process.
+- An exception that is a builtin ``Exception`` is raised here as this process's own builtin, built from the
+  program's arguments when they are plain data (``KeyError('k').args == ('k',)``), else from its message. An
+  exception of the program's own class is raised as its nearest builtin base (``class Invalid(ValueError)``
+  arrives as ``ValueError``), so ``except ValueError`` catches it as in one process.
+
+Not faithful, and why:
+
+- Only the top-level objects of a call's arguments keep their identity: a list nested in an argument is
+  replaced by an equal new list, so a test holding its own name for the inner list does not see the change.
+  Aliasing below the top level (one list inside two arguments) is not reproduced. Each object would have to
+  carry an identity across the wire, and the candidate's claims about identity would have to be checked.
+- An argument the program keeps and changes in a *later* call is not sent back then: only the arguments of
+  the current call are compared.
+- An exception raised while the program's iterator is consumed is raised by the call itself (the
+  candidate consumes it before replying), and an infinite iterator is an error rather than a lazy stream.
+- Arguments that are not plain data (functions, iterators, objects of the tests' classes) fail the call, and so
+  do results that are neither plain data nor iterators (dict views, objects of the program's classes); a
+  ``defaultdict`` whose factory is not a builtin type loses its factory (see ``wire.py``); an exception never
+  arrives as the program's own class, only as its builtin base (``isinstance(e, Invalid)`` cannot hold).
+
 Protocol. stdin: one job (``marshal``). stdout (read only by the host): ``passed <i>`` after each passing
 unit, so a graded count survives a later timeout, ``scored <i>`` after it when the unit is one a graded score
 counts (it uses the program, by the host's reading of its code) and it did call the program, and a final
@@ -52,6 +83,47 @@ class CandidateGone(BaseException):
 
 class CandidateError(Exception):
     """The candidate raised an exception that is not a builtin ``Exception`` (or claimed a limit)."""
+
+
+ARGS_BYTES = 4096  # the longest exception-argument text taken from the candidate (it sends at most this much)
+
+
+def _mutable_arguments(args, kwargs):
+    """The call's mutable arguments by key (position or keyword), and ``[key, first key]`` for each one that is
+    the same object as an earlier argument, so the candidate can pass one object twice as well."""
+    mutable, aliases, seen = {}, [], {}
+    for key, value in list(enumerate(args)) + list(kwargs.items()):
+        if type(value) not in MUTABLE:
+            continue
+        if id(value) in seen:
+            aliases.append([key, seen[id(value)]])
+        else:
+            seen[id(value)] = key
+            mutable[key] = value
+    return mutable, aliases
+
+
+def _apply_changes(mutable, changes):
+    """Make this process's arguments hold what the program left in its copies (``[key, state]`` pairs): the
+    objects keep their identity, so the test's own names see the change. The new contents are values this
+    process decoded (``wire.loads``); a nested container is replaced by an equal new one."""
+    if type(changes) is not list:
+        raise TypeError("changes must be a list")
+    for change in changes:
+        if type(change) is not list or len(change) != 2 or change[0] not in mutable:
+            raise TypeError("a change names no mutable argument of the call")
+        target, state = mutable[change[0]], change[1]
+        if isinstance(target, (list, bytearray)) and type(state) is type(target):
+            target[:] = state
+        elif isinstance(target, set) and type(state) is set:
+            target.clear()
+            target.update(state)
+        elif isinstance(target, dict) and isinstance(state, dict):
+            target.clear()
+            for key, value in state.items():  # item by item: OrderedDict keeps its order, Counter adds nothing
+                target[key] = value
+        else:
+            raise TypeError(f"{type(target).__name__} argument {change[0]!r} came back as a {type(state).__name__}")
 
 
 def _text(value, size=300):
@@ -86,15 +158,17 @@ class Remote:
         except Exception:
             info = None
         if not isinstance(info, dict):
-            return {"status": "error", "limit": None, "type": "", "detail": "malformed error from the candidate",
-                    "message": ""}
+            return {"status": "error", "limit": None, "type": "", "base": "", "detail": "malformed error from the candidate",
+                    "message": "", "args": None}
         limit = info.get("limit") if info.get("limit") in _KNOWN_LIMITS else None
         status = info.get("status") if info.get("status") in ("error", "limit", "syntax_error") else "error"
+        args = info.get("args") if isinstance(info.get("args"), str) and len(info["args"]) <= ARGS_BYTES else None
         return {"status": "limit" if limit else status, "limit": limit, "type": _text(info.get("type"), 80),
-                "detail": _text(info.get("detail")), "message": _text(info.get("message"))}
+                "base": _text(info.get("base"), 80), "detail": _text(info.get("detail")),
+                "message": _text(info.get("message")), "args": args}
 
-    def _send(self, op, name="", args=(), kwargs=None):
-        data = (dumps([op, name, list(args), dict(kwargs or {})]) + "\n").encode()
+    def _send(self, op, name="", args=(), kwargs=None, aliases=()):
+        data = (dumps([op, name, list(args), dict(kwargs or {}), list(aliases)]) + "\n").encode()
         try:
             while data:
                 data = data[os.write(self.calls, data):]
@@ -111,15 +185,27 @@ class Remote:
         return self._error(payload)
 
     def call(self, name, args, kwargs):
-        self._send("call", name, args, kwargs)  # WireError here: the tests passed something that is not data
+        mutable, aliases = _mutable_arguments(args, kwargs)
+        self._send("call", name, args, kwargs, aliases)  # WireError here: the tests passed something that is not data
         kind, payload = self._read()
-        if kind in ("v", "e"):
-            self.calls_made += 1
-        if kind == "v":
+        if kind == "m":
             try:
-                return loads(payload)
+                _apply_changes(mutable, loads(payload))
+            except (WireError, TypeError, ValueError) as exc:
+                raise CandidateError(f"{name} sent back its arguments in a form that is not theirs ({exc})") from None
+            kind, payload = self._read()
+        if kind in ("v", "g", "e"):
+            self.calls_made += 1
+        if kind in ("v", "g"):
+            try:
+                value = loads(payload)
             except WireError as exc:
                 raise CandidateError(f"{name} returned something that is not plain data ({exc})") from None
+            if kind == "g":
+                if type(value) is not list:
+                    raise CandidateError(f"{name} returned an iterator that did not arrive as a list")
+                return iter(value)
+            return value
         if kind != "e":
             raise CandidateGone("the candidate broke the protocol")
         info = self._error(payload)
@@ -127,15 +213,20 @@ class Remote:
             self.limit = info["limit"]
             raise CandidateGone(f"{name}: {info['detail']}")
         exc_type = getattr(builtins, info["type"], None)
+        if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
+            exc_type = getattr(builtins, info["base"], None)  # a class of the program's: its nearest builtin base
         # StopIteration from the program is an ordinary error: re-raised as itself it would end a test's
         # ``all(map(f, xs))`` early, and an empty ``all`` passes.
         if exc_type in (StopIteration, StopAsyncIteration):
             raise CandidateError(info["detail"] or info["type"])
         if isinstance(exc_type, type) and issubclass(exc_type, Exception) and exc_type.__module__ == "builtins":
-            try:
-                raise exc_type(info["message"])
-            except TypeError:  # exception classes whose constructor wants other arguments
-                pass
+            try:  # the judge's own builtin exception, with the program's arguments when they crossed as data
+                exc_args = loads(info["args"]) if info["args"] is not None else (info["message"],)
+                error = exc_type(*exc_args) if type(exc_args) is tuple else exc_type(info["message"])
+            except (WireError, TypeError, ValueError):  # constructors that want other arguments
+                error = None
+            if error is not None:
+                raise error
         raise CandidateError(info["detail"] or info["type"])
 
     def finish(self):
@@ -188,6 +279,12 @@ def main():
         emit("result " + json.dumps(result))
         os._exit(0)
 
+    namespace = {"__name__": "__judge__", "__builtins__": builtins}
+    if job.get("prefix"):
+        try:  # the prompt's helpers, trusted; loading a problem checks that its prompt runs (data.check_prefixes)
+            exec(compile(job["prefix"], "<prompt>", "exec"), namespace)
+        except Exception as exc:  # never a silent fallback: the tests' helpers would become proxies to the program
+            report(status="error", detail=f"the problem's prompt code does not run in the judge: {_describe(exc)}")
     remote = Remote(job["calls_fd"], job["reply_fd"], int(job["reply_bytes"]))
     try:
         failure = remote.load()
@@ -197,12 +294,6 @@ def main():
         head = "" if failure["status"] == "syntax_error" else "solution: "
         report(status=failure["status"], limit=failure["limit"], detail=head + failure["detail"])
 
-    namespace = {"__name__": "__judge__", "__builtins__": builtins}
-    if job.get("prefix"):
-        try:  # the prompt's helpers, trusted; a prompt that does not run alone simply adds nothing
-            exec(compile(job["prefix"], "<prompt>", "exec"), namespace)
-        except Exception:
-            namespace = {"__name__": "__judge__", "__builtins__": builtins}
     try:
         exec(compile(job["setup"], "<tests>", "exec"), namespace)
     except Exception as exc:

@@ -18,9 +18,9 @@ OUTPUT = "output"  # wrote more than the output cap to stdout/stderr
 STRAY_PROCESSES = "stray_processes"  # left processes running after it finished
 # Kernel-enforced rlimits:
 CPU_TIME = "cpu_time"  # RLIMIT_CPU
-MEMORY = "memory"  # RLIMIT_AS (Python raises MemoryError)
+MEMORY = "memory"  # RLIMIT_AS (Python raises MemoryError) or the program's memory cgroup (the kernel kills it)
 FILE_SIZE = "file_size"  # RLIMIT_FSIZE or the size of the throw-away working directory
-PROCESSES = "processes"  # RLIMIT_NPROC (fork or thread creation refused)
+PROCESSES = "processes"  # RLIMIT_NPROC or the cgroup's pids.max (fork or thread creation refused)
 # Isolation:
 NETWORK = "network"  # no network in the sandbox
 READ_ONLY = "read_only_fs"  # wrote outside the working directory
@@ -68,15 +68,21 @@ class Limits:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def memory_bound(self) -> int:
-        """Bytes one program can hold in memory through every channel the rlimits leave open, under bwrap.
+    def per_descriptor_bytes(self) -> int:
+        """The most one open descriptor can hold: a memfd or file of at most RLIMIT_FSIZE, or a full pipe."""
+        return max(self.file_size_bytes, PIPE_MAX_BYTES)
 
-        Anonymous memory and mappings count against RLIMIT_AS; a memfd or a pipe holds data only while a
-        descriptor or a mapping keeps it (RLIMIT_NOFILE descriptors of at most RLIMIT_FSIZE bytes each; a pipe
-        holds at most its 1 MiB maximum buffer); files in the two writable tmpfs mounts (/tmp and /dev/shm)
-        are capped by their size."""
-        per_descriptor = max(self.file_size_bytes, PIPE_MAX_BYTES)
-        return int(self.memory_bytes + self.open_files * per_descriptor + 2 * self.workdir_bytes)
+    def memory_bound(self) -> int:
+        """Bytes one program can hold in memory through every channel the rlimits leave open, under bwrap, when no
+        cgroup bounds it (``memory.py``).
+
+        Rlimits are per process and RLIMIT_NPROC caps the processes (each program has its own uid): each of
+        ``processes`` processes holds anonymous memory and mappings up to RLIMIT_AS, and data in memfds and pipes
+        only while a descriptor or a mapping keeps it (RLIMIT_NOFILE descriptors of at most RLIMIT_FSIZE bytes
+        each; a pipe holds at most its 1 MiB maximum buffer); files in the two writable tmpfs mounts (/tmp and
+        /dev/shm) are capped by their size, once for all processes."""
+        per_process = self.memory_bytes + self.open_files * self.per_descriptor_bytes()
+        return int(self.processes * per_process + 2 * self.workdir_bytes)
 
 
 PIPE_MAX_BYTES = 1 * MiB  # /proc/sys/fs/pipe-max-size, the default ceiling of F_SETPIPE_SZ without privilege

@@ -37,8 +37,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import cgroup, seccomp
 from . import limits as L
-from . import seccomp
 from .data import bound_names, program_units
 from .isolation import Isolation, sandbox_python
 from .limits import Limits
@@ -92,6 +92,7 @@ class SandboxResult:
     stderr: str = field(default="", repr=False)
     scored: int = 0  # units that passed *and* called the program: what a graded score counts
     scored_total: int = 0  # units that use the program (an ``assert True`` is not one)
+    memory_peak: int | None = None  # bytes all the program's processes held at once, from its cgroup (None: no cgroup)
 
     @property
     def ok(self) -> bool:
@@ -283,13 +284,18 @@ class _Streams:
                     pass
 
 
-def run_job(job: Job, limits: Limits, isolation: Isolation) -> SandboxResult:
-    """Run ``job`` under ``limits`` inside ``isolation``. Never raises, whatever the program does or writes."""
+def run_job(job: Job, limits: Limits, isolation: Isolation, cgroups: cgroup.Support | str | None = None) -> SandboxResult:
+    """Run ``job`` under ``limits`` inside ``isolation``. Never raises, whatever the program does or writes.
+
+    ``cgroups``: where the program's memory cgroup is made (None: ``cgroup.probe()``, what this machine allows; a
+    string, the reason there is none: rlimits only)."""
     try:
+        support = cgroup.probe() if cgroups is None else cgroups
+        support = support if isinstance(support, cgroup.Support) else None
         if not isolation.drops_root:
-            return _run_as(job, limits, isolation, None)
+            return _run_as(job, limits, isolation, None, support)
         with _claimed_uid() as uid:
-            return _run_as(job, limits, isolation, uid)
+            return _run_as(job, limits, isolation, uid, support)
     except Exception as exc:  # a fault of this host code must fail one check, not a training run
         log.exception("code sandbox: internal error while checking a program")
         return SandboxResult("error", f"sandbox failure: {type(exc).__name__}: {exc}"[:300], total=len(job.units))
@@ -315,7 +321,8 @@ def _reap(proc: subprocess.Popen):
     return usage
 
 
-def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> SandboxResult:
+def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, support: cgroup.Support | None
+            ) -> SandboxResult:
     scored = job.scored if job.scored is not None else program_units(
         job.units, job.setup, job.prefix, job.candidate, job.candidate is not None)
     calls_r, calls_w = os.pipe()
@@ -337,9 +344,14 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
     procs: list[subprocess.Popen] = []
     filter_fd = seccomp.filter_fd() if isolation.name == "bwrap" else None
     candidate_fds = (calls_r, reply_w) + ((filter_fd,) if filter_fd is not None else ())
+    group = None
     try:
+        command = isolation.command(sandbox_python(), CALLEE_SOURCE, limits.workdir_bytes, filter_fd)
+        if support is not None:  # every process the program starts shares one memory bound
+            group = cgroup.CandidateCgroup(support, limits.memory_bytes, limits.processes)
+            command = group.wrap(command)
         procs.append(subprocess.Popen(
-            isolation.command(sandbox_python(), CALLEE_SOURCE, limits.workdir_bytes, filter_fd), cwd=cwd, env=_env(),
+            command, cwd=cwd, env=_env(),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             close_fds=True, pass_fds=candidate_fds,
         ))
@@ -352,6 +364,8 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
         for proc in procs:
             _kill_everything(proc.pid, uid)
             _reap(proc)
+        if group is not None:
+            group.remove()
         raise
     finally:
         for fd in (calls_r, calls_w, reply_r, reply_w, filter_fd):
@@ -396,34 +410,50 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None) -> 
     clean = (report is not None and report["limit"] not in (L.PROCESSES, L.STRAY_PROCESSES) and not report["strays"]
              and not lingered)
     strays = _kill_everything(candidate.pid, None if isolation.pid_namespace and clean else uid)
+    peak, out_of_memory = None, False
+    if group is not None:
+        strays = group.kill() or strays
+        peak, out_of_memory = group.peak(), group.out_of_memory()
+        group.remove()
     if scratch:
         _remove_tree(scratch)
     cpu = usage.ru_utime + usage.ru_stime
     common = {"seconds": time.monotonic() - start, "cpu_seconds": cpu, "stdout": out[-_TAIL:].decode(errors="replace"),
-              "stderr": err[-_TAIL:].decode(errors="replace"), "scored": scored_units, "scored_total": len(scored)}
+              "stderr": err[-_TAIL:].decode(errors="replace"), "scored": scored_units, "scored_total": len(scored),
+              "memory_peak": peak}
     total = len(job.units)
-    if stopped == L.WALL_TIME:
-        return SandboxResult("limit", f"still running after the {limits.wall_seconds:g}s wall-clock limit; killed",
-                             L.WALL_TIME, passed_units, total, **common)
-    if stopped == L.OUTPUT:
-        return SandboxResult("limit", f"wrote more than {limits.output_bytes} bytes of output; killed", L.OUTPUT,
-                             passed_units, total, **common)
-    if report is None:
-        tail = judge_err[-_TAIL:].decode(errors="replace").strip().splitlines()[-1:] or [f"exit code {judge.returncode}"]
-        why = "wrote too much" if stopped else tail[0]
-        return SandboxResult("error", f"the judge ended without a verdict ({why})"[:300], None, passed_units, total, **common)
-    status, detail, limit = report["status"], report["detail"], report["limit"]
-    if status == "passed" and passed_units != total:  # a pass is every unit seen passing, nothing less
-        status, detail = "failed", f"the judge reported {passed_units} of {total} test(s) passed"
-    if status == "gone":
-        exited = _classify_exit(candidate.returncode, isolation, limits, cpu, total, common)
-        if exited.limit or exited.detail.startswith("killed"):
-            return dataclasses.replace(exited, passed=passed_units)
-        return SandboxResult("error", f"{detail} ({exited.detail})"[:300], None, passed_units, total, **common)
-    if status == "passed" and (lingered or report["strays"] or (strays and not isolation.pid_namespace)):
-        return SandboxResult("limit", "left processes running after it finished; killed", L.STRAY_PROCESSES,
-                             passed_units, total, **common)
-    return SandboxResult(status, detail, limit, passed_units, total, **common)
+
+    def decide() -> SandboxResult:
+        if stopped == L.WALL_TIME:
+            return SandboxResult("limit", f"still running after the {limits.wall_seconds:g}s wall-clock limit; killed",
+                                 L.WALL_TIME, passed_units, total, **common)
+        if stopped == L.OUTPUT:
+            return SandboxResult("limit", f"wrote more than {limits.output_bytes} bytes of output; killed", L.OUTPUT,
+                                 passed_units, total, **common)
+        if report is None:
+            tail = judge_err[-_TAIL:].decode(errors="replace").strip().splitlines()[-1:] or [f"exit code {judge.returncode}"]
+            why = "wrote too much" if stopped else tail[0]
+            return SandboxResult("error", f"the judge ended without a verdict ({why})"[:300], None, passed_units, total, **common)
+        status, detail, limit = report["status"], report["detail"], report["limit"]
+        if status == "passed" and passed_units != total:  # a pass is every unit seen passing, nothing less
+            status, detail = "failed", f"the judge reported {passed_units} of {total} test(s) passed"
+        if status == "gone":
+            exited = _classify_exit(candidate.returncode, isolation, limits, cpu, total, common)
+            if exited.limit or exited.detail.startswith("killed"):
+                return dataclasses.replace(exited, passed=passed_units)
+            return SandboxResult("error", f"{detail} ({exited.detail})"[:300], None, passed_units, total, **common)
+        if status == "passed" and (lingered or report["strays"] or (strays and not isolation.pid_namespace)):
+            return SandboxResult("limit", "left processes running after it finished; killed", L.STRAY_PROCESSES,
+                                 passed_units, total, **common)
+        return SandboxResult(status, detail, limit, passed_units, total, **common)
+
+    result = decide()
+    if out_of_memory and not result.ok and result.limit not in (L.WALL_TIME, L.OUTPUT):
+        # the kernel killed a process of the program for its cgroup's memory limit: that is what went wrong
+        return dataclasses.replace(result, status="limit", limit=L.MEMORY, detail=(
+            f"its processes together used more than {limits.memory_bytes} bytes of memory; the kernel killed "
+            f"{'it' if result.status == 'gone' else 'one of them'} ({result.detail})")[:300])
+    return result
 
 
 def _classify_exit(code: int, isolation: Isolation, limits: Limits, cpu: float, total: int, common: dict) -> SandboxResult:

@@ -150,7 +150,7 @@ class CodeTask(CausalLMTask):
             if tests not in TEST_SETS:
                 raise ConfigError(f"generated_tests must be one of {', '.join(TEST_SETS)}, got {tests!r}")
             return data.check_calls_program(generate_problems(count, int(seed), tests))
-        return data.check_calls_program(data.load_problems(source, self.options["subset"], split))
+        return data.check_prefixes(data.check_calls_program(data.load_problems(source, self.options["subset"], split)))
 
     # -- generation -----------------------------------------------------------------------------------------
     def prompt(self, example: Problem) -> str | list[dict[str, str]]:
@@ -209,9 +209,10 @@ class CodeTask(CausalLMTask):
         return Evaluation(predictions, verdicts, metrics)
 
     def metrics(self, examples: Sequence[Any], predictions: Sequence[Any], verdicts: Sequence[Verdict]) -> dict[str, float]:
-        # The isolation in force, so report.json says what the program ran under (``bwrap`` unless one was named).
+        # The isolation in force, so report.json says what the program ran under (``bwrap`` unless one was named),
+        # and what bounded its memory (``cgroup v1``/``cgroup v2`` per program, or ``rlimits`` per process).
         return {"pass@1_greedy": pass_at_1_greedy(v.correct for v in verdicts),
-                "sandbox_isolation": self.checker.isolation.name}
+                "sandbox_isolation": self.checker.isolation.name, "sandbox_memory": self.checker.memory_mechanism}
 
     def merge_metrics(self, examples, predictions, verdicts, shards) -> dict[str, Any]:
         """Across processes: ``limit/*`` are counts of programs stopped by a limit, so the shards' counts add up."""

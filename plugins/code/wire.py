@@ -3,22 +3,37 @@
 Why this exists: the judge compares what the candidate's function returned with the expected value using its
 own ``==``. That comparison is only trustworthy when both sides are values the judge built itself. Only text
 crosses between the two processes, and ``loads`` builds nothing but ``None``, ``bool``, ``int``, ``float``,
-``complex``, ``str``, ``bytes`` and lists, tuples, dicts, sets and frozensets of them, so an object with a
-lying ``__eq__``, a subclass of a builtin or a proxy into the candidate's process cannot reach the judge.
+``complex``, ``str``, ``bytes`` and lists, tuples, dicts, sets and frozensets of them (and the few types
+below), so an object with a lying ``__eq__``, a subclass of a builtin or a proxy into the candidate's process
+cannot reach the judge.
 
-Format: JSON (the standard library's C codec, which bounds nesting with ``RecursionError`` and integer size
-with ``ValueError``) carries ``None``, booleans, ints, floats and strings as themselves and lists as arrays;
-every other type is a two-key object ``{"t": tag, "v": ...}``. A JSON object of any other shape is refused,
-so no decoded value depends on how the sender spelt it.
+Also crossing, because correct programs return them and tests compare with them: ``bytearray``, ``range``,
+``collections.Counter``, ``OrderedDict`` and ``defaultdict``. The receiver rebuilds each as its *own* type
+from plain pairs, so the judge still runs only its own ``Counter.__eq__``. A ``defaultdict`` keeps its
+``default_factory`` only when that is a builtin type (``int``, ``list``, ``set``, ...), the receiver's own
+builtin of that name; any other factory (a lambda, a class of the program) cannot cross and arrives as
+``None``, so reading a missing key raises ``KeyError`` on the judge's side.
+
+Format: JSON (the standard library's C codec, which bounds nesting with ``RecursionError``) carries ``None``,
+booleans, ints, floats and strings as themselves and lists as arrays; every other type is a two-key object
+``{"t": tag, "v": ...}``. A JSON object of any other shape is refused, so no decoded value depends on how
+the sender spelt it. An int longer than ``BIG_INT_BITS`` bits (about 4,200 digits) crosses as hexadecimal
+text (``{"t": "int", "v": "-0x1f..."}``): JSON spells ints in decimal, and Python refuses decimal
+conversions over 4,300 digits (``sys.set_int_max_str_digits``) because they are quadratic; hexadecimal is
+linear, and the reply's size cap (``output_bytes``) bounds its length.
 
 Standard library only and no ``from __future__``: this text is also prepended to the two harnesses that run
 as ``python -I -S -c`` (see ``judge.py`` and ``callee.py``).
 """
 
 import json
+from collections import Counter, OrderedDict, defaultdict
 
 _SCALARS = (type(None), bool, int, float, str)
-_TAGS = ("tuple", "dict", "set", "frozenset", "bytes", "complex")
+_TAGS = ("tuple", "dict", "set", "frozenset", "bytes", "complex", "bytearray", "int", "range", "counter", "odict",
+         "ddict")
+BIG_INT_BITS = 14000  # below 4,300 decimal digits: JSON's decimal text works both ways
+_FACTORIES = {t.__name__: t for t in (int, float, complex, str, bytes, bool, list, tuple, dict, set, frozenset)}
 
 
 class WireError(ValueError):
@@ -28,6 +43,8 @@ class WireError(ValueError):
 def to_plain(value):
     """``value`` as JSON-ready data; WireError for anything but builtin values (exact types, no subclasses)."""
     kind = type(value)
+    if kind is int and value.bit_length() > BIG_INT_BITS:
+        return {"t": "int", "v": hex(value)}
     if kind in _SCALARS:
         return value
     if kind is list:
@@ -38,10 +55,18 @@ def to_plain(value):
         return {"t": "dict", "v": [[to_plain(k), to_plain(v)] for k, v in value.items()]}
     if kind is set or kind is frozenset:
         return {"t": kind.__name__, "v": [to_plain(v) for v in value]}
-    if kind is bytes:
-        return {"t": "bytes", "v": value.hex()}
+    if kind is bytes or kind is bytearray:
+        return {"t": kind.__name__, "v": value.hex()}
     if kind is complex:
         return {"t": "complex", "v": [value.real, value.imag]}
+    if kind is range:
+        return {"t": "range", "v": [value.start, value.stop, value.step]}
+    if kind is Counter or kind is OrderedDict:
+        return {"t": "counter" if kind is Counter else "odict", "v": [[to_plain(k), to_plain(v)] for k, v in value.items()]}
+    if kind is defaultdict:
+        factory = value.default_factory
+        name = next((n for n, t in _FACTORIES.items() if t is factory), None)  # by identity: no attribute of it is read
+        return {"t": "ddict", "v": [name, [[to_plain(k), to_plain(v)] for k, v in value.items()]]}
     raise WireError("a value of type " + kind.__name__ + " is not plain data")
 
 
@@ -49,10 +74,14 @@ def _from_pairs(pairs):
     if len(pairs) != 2 or pairs[0][0] != "t" or pairs[1][0] != "v" or pairs[0][1] not in _TAGS:
         raise WireError("a JSON object that is not a tagged value")
     tag, items = pairs[0][1], pairs[1][1]
-    if tag == "bytes":
+    if tag in ("bytes", "bytearray", "int"):
         if type(items) is not str:
-            raise WireError("bytes must be hex text")
-        return bytes.fromhex(items)
+            raise WireError(tag + " must be hex text")
+        if tag == "int":
+            if not items.lstrip("-").startswith("0x"):
+                raise WireError("a big int must be 0x hex text")
+            return int(items, 16)
+        return bytes.fromhex(items) if tag == "bytes" else bytearray.fromhex(items)
     if type(items) is not list:
         raise WireError(tag + " needs a list")
     if tag == "tuple":
@@ -65,12 +94,26 @@ def _from_pairs(pairs):
         if len(items) != 2 or any(type(x) not in (int, float) for x in items):
             raise WireError("complex needs two numbers")
         return complex(items[0], items[1])
-    result = {}
+    if tag == "range":
+        if len(items) != 3 or any(type(x) is not int for x in items):
+            raise WireError("range needs three ints")
+        return range(items[0], items[1], items[2])
+    factory = None
+    if tag == "ddict":
+        if len(items) != 2 or (items[0] is not None and items[0] not in _FACTORIES):
+            raise WireError("defaultdict needs a builtin factory name (or null) and its items")
+        factory, items = _FACTORIES.get(items[0]), items[1]
+        if type(items) is not list:
+            raise WireError("defaultdict items must be a list")
+    result = {"dict": dict, "counter": Counter, "odict": OrderedDict}.get(tag, dict)()
     for pair in items:
         if type(pair) is not list or len(pair) != 2:
             raise WireError("dict items must be [key, value] pairs")
         result[pair[0]] = pair[1]
-    return result
+    return defaultdict(factory, result) if tag == "ddict" else result
+
+
+MUTABLE = (list, dict, set, bytearray, Counter, OrderedDict, defaultdict)  # what a call can change in place
 
 
 def dumps(value):

@@ -193,3 +193,31 @@ def drop_overlap(train: Sequence[MathExample], held_out: Sequence[MathExample]) 
     """Held-out problems that do not also appear in train (generators can repeat small problem spaces)."""
     seen = {ex.question for ex in train}
     return [ex for ex in held_out if ex.question not in seen]
+
+
+def normalise_question(question: str) -> str:
+    """What makes two questions the same problem: the text with runs of whitespace collapsed, case folded.
+
+    Generators write one problem the same way every time, so this only guards against files and hub datasets that
+    differ in spacing or capitalisation; the prompt a model sees is otherwise the same.
+    """
+    return " ".join(question.split()).casefold()
+
+
+def distinct_indices(held_out: Sequence[MathExample], excluded: Sequence[MathExample]) -> list[int]:
+    """Positions of the held-out problems a distinct evaluation keeps, in their order.
+
+    Each question is kept once, at its first occurrence, and not at all when it also appears (normalised) in
+    ``excluded``. Repeated questions would be judged once per copy, so a one-seed standard error computed as if
+    items were independent would be too small; a question also seen in a validation split lets the settings chosen
+    there be scored on it again. The rule depends only on the lists, so the same positions can be applied to
+    verdicts saved for the unfiltered split (``benchmarks/check_results.py`` does that).
+    """
+    seen = {normalise_question(ex.question) for ex in excluded}
+    kept = []
+    for i, example in enumerate(held_out):
+        key = normalise_question(example.question)
+        if key not in seen:
+            seen.add(key)
+            kept.append(i)
+    return kept

@@ -24,6 +24,13 @@ class MathOptions(Options):
         256, "reasoning-gym generators: problems in a validation split drawn from a seed stream of its own (train and "
         "held-out unchanged; repeats of theirs removed); 0, or a hub/file dataset: the run carves validation_fraction "
         "of train instead")
+    distinct_eval: bool = option(
+        True, "held-out keeps each question once (its first copy) and leaves out any question a validation split of "
+        "the same seed can hold: the generated validation split and every validation_fraction carve of the first "
+        "reserved_train_size train problems; train is unchanged")
+    reserved_train_size: int | None = option(
+        None, "with distinct_eval: held-out also leaves out the first N problems of the train source, so an "
+        "evaluate_on=validation run with train_size up to N never validates on a held-out question (unset: train_size)")
     fields: dict[str, Any] = option({}, "column mapping {question, answer, solution} for files and unknown hub datasets")
     answer_format: Literal["auto", "numeric", "latex"] = option(
         "auto", "numeric (exact number), latex (math-verify), auto (from the dataset)")
@@ -43,7 +50,7 @@ class MathOptions(Options):
         for key in ("max_new_tokens", "batch_size", "verify_timeout"):
             if self[key] < 1:
                 raise ConfigError(f"task option {key} must be a positive integer, got {self[key]!r}")
-        for key in ("train_size", "eval_size"):
+        for key in ("train_size", "eval_size", "reserved_train_size"):
             if self[key] is not None and self[key] < 1:
                 raise ConfigError(f"task option {key} must be a positive integer or null, got {self[key]!r}")
         if self.few_shot < 0:

@@ -14,7 +14,7 @@ from boostlora import CausalLMTask, DataError, Splits, Verdict
 from boostlora.lm import LLAMA_STYLE_TARGETS
 
 from . import oracle
-from .data import REASONING_GYM_PREFIX, MathExample, drop_overlap, load_examples
+from .data import REASONING_GYM_PREFIX, MathExample, distinct_indices, drop_overlap, load_examples
 from .options import MathOptions
 from .presets import BASELINES, DEFAULT_TASK, PRESETS
 from .prompts import build_messages
@@ -61,11 +61,34 @@ class MathTask(CausalLMTask):
             raise DataError(f"dataset '{o['dataset']}' left an empty train or held-out split after removing overlap")
         validation = None  # hub and file datasets: the run carves validation_fraction of train
         if o["dataset"].startswith(REASONING_GYM_PREFIX) and o["validation_size"]:
-            # drawn with room to spare: small problem spaces repeat, and repeats of train or held-out are removed
+            # drawn with room to spare: small problem spaces repeat, and repeats of train or held-out are removed.
+            # Drawn against the held-out split before distinct_eval filters it, so the option leaves validation alone.
             drawn = load_examples(o["dataset"], "validation", size=4 * o["validation_size"], config=o["dataset_config"], **common)
             distinct = {ex.question: ex for ex in drop_overlap(train + self.shots + held_out, drawn)}  # first of repeats
             validation = list(distinct.values())[: o["validation_size"]] or None
+        if o["distinct_eval"]:
+            excluded = [*train, *self.shots, *self._reserved_train(common), *(validation or [])]
+            held_out = [held_out[i] for i in distinct_indices(held_out, excluded)]
+            if not held_out:
+                raise DataError(f"dataset '{o['dataset']}' left no held-out problem once repeats and problems a "
+                                "validation split can hold were removed (set task_options.distinct_eval=false)")
         return Splits(train=train, eval=held_out, validation=validation)
+
+    def _reserved_train(self, common: Mapping[str, Any]) -> list[MathExample]:
+        """The first ``reserved_train_size`` problems of the train source, when that is more than train holds.
+
+        An ``evaluate_on=validation`` run carves its validation split out of train; one run with a larger
+        ``train_size`` than the held-out runs carves from problems they never trained on, which the held-out split
+        may repeat. Sources give the same first problems whatever the size asked (a generator's seed stream, a
+        table's first rows), so leaving out the first N covers every carve, at any ``validation_fraction`` and in
+        either carve's seed stream, of every such run with ``train_size`` up to N.
+        """
+        o = self.options
+        loaded = self._with_shots(o["train_size"])
+        reserved = o["reserved_train_size"]
+        if reserved is None or loaded is None or reserved <= loaded:
+            return []
+        return load_examples(o["dataset"], o["train_split"], size=reserved, config=o["dataset_config"], **common)
 
     def _with_shots(self, size: int | None) -> int | None:
         return None if size is None else size + self.options["few_shot"]

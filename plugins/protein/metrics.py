@@ -32,14 +32,21 @@ def judge(example: ProteinExample, prediction: object) -> Verdict:
 
 def classification_metrics(examples: Sequence[ProteinExample], predictions: Sequence[object]) -> dict[str, float]:
     """accuracy, auroc, mcc and f1 over examples that received a ``Prediction``."""
-    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, roc_auc_score
-
     pairs = [(ex.label, p) for ex, p in zip(examples, predictions) if isinstance(p, Prediction)]
     if not pairs:
         return {}
-    y_true = [y for y, _ in pairs]
-    y_pred = [p.label for _, p in pairs]
-    n_classes = len(pairs[0][1].probabilities)
+    return label_metrics([y for y, _ in pairs], [p.label for _, p in pairs], [p.probabilities for _, p in pairs])
+
+
+def label_metrics(
+    y_true: Sequence[int], y_pred: Sequence[int], probabilities: Sequence[Sequence[float]]
+) -> dict[str, float]:
+    """accuracy, auroc, mcc and f1 of predicted labels and class probabilities against true labels (the numbers
+    ``classification_metrics`` reports, and the protein task's ``evaluate`` module computes)."""
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, roc_auc_score
+
+    y_true, y_pred = list(y_true), list(y_pred)
+    n_classes = len(probabilities[0])
     out = {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "mcc": float(matthews_corrcoef(y_true, y_pred)),
@@ -47,7 +54,7 @@ def classification_metrics(examples: Sequence[ProteinExample], predictions: Sequ
     }
     if len(set(y_true)) > 1:
         if n_classes == 2:
-            out["auroc"] = float(roc_auc_score(y_true, [p.probabilities[1] for _, p in pairs]))
+            out["auroc"] = float(roc_auc_score(y_true, [p[1] for p in probabilities]))
         elif len(set(y_true)) == n_classes:
-            out["auroc"] = float(roc_auc_score(y_true, [list(p.probabilities) for _, p in pairs], multi_class="ovr"))
+            out["auroc"] = float(roc_auc_score(y_true, [list(p) for p in probabilities], multi_class="ovr"))
     return out

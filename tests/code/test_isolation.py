@@ -72,16 +72,20 @@ def test_memory_bound_is_logged_once_and_adds_up(isolation, caplog):
     from boostlora_plugins.code import memory
     from boostlora_plugins.code.limits import Limits
 
-    limits = Limits(memory_bytes=256 << 20, file_size_bytes=2 << 20, open_files=16, workdir_bytes=8 << 20)
-    assert limits.memory_bound() == (256 << 20) + 16 * (2 << 20) + 2 * (8 << 20)
+    limits = Limits(memory_bytes=256 << 20, file_size_bytes=2 << 20, open_files=16, workdir_bytes=8 << 20, processes=5)
+    assert limits.memory_bound() == 5 * ((256 << 20) + 16 * (2 << 20)) + 2 * (8 << 20)  # rlimits are per process
     memory.log_once.cache_clear()
     with caplog.at_level(logging.INFO, logger="boostlora_plugins.code"):
-        Checker(limits, isolation)
+        checker = Checker(limits, isolation)
         Checker(limits, isolation)
     lines = [r.getMessage() for r in caplog.records if "memory bound" in r.getMessage()]
     assert len(lines) == 1 and "cgroup" in lines[0]
-    if isolation.name == "bwrap":
-        assert f"at most {limits.memory_bound() >> 20} MiB" in lines[0]
+    # the line names the mechanism in force; the task records it beside the isolation
+    assert f"memory bound: {checker.memory_mechanism}, at most " in lines[0]
+    if checker.memory_mechanism != "rlimits":
+        assert f"at most {limits.memory_bytes >> 20} MiB per program, all its processes together" in lines[0]
+    elif isolation.name == "bwrap":
+        assert f"at most {limits.memory_bound() >> 20} MiB per program = RLIMIT_NPROC 5 processes x" in lines[0]
 
 
 def _bubblewrap_broken(monkeypatch):
@@ -129,5 +133,8 @@ def test_the_isolation_in_force_is_in_the_metrics(isolation, monkeypatch):
     monkeypatch.setenv("BOOSTLORA_ALLOW_CODE_EXEC", "1")
     task = CodeTask({"allow_code_execution": True, "sandbox_isolation": isolation.name})
     assert task.metrics([], [], [])["sandbox_isolation"] == isolation.name
+    from boostlora_plugins.code import cgroup, memory
+
+    assert task.metrics([], [], [])["sandbox_memory"] == memory.mechanism(cgroup.probe()) in ("cgroup v1", "cgroup v2", "rlimits")
     if isolation.name == "bwrap":
         assert CodeTask({"allow_code_execution": True}).metrics([], [], [])["sandbox_isolation"] == "bwrap"

@@ -69,9 +69,10 @@ def test_arguments_that_are_not_data_fail_the_test(isolation):
 
 def test_the_candidate_never_receives_the_tests(isolation):
     """The program's whole world is its stdin job and the calls: print everything it can find."""
-    spy = ("import gc, sys\nseen = repr(gc.get_objects()) + repr(sys.modules['__main__'].__dict__)\n"
-           "def probe(x):\n    now = repr(gc.get_objects())\n    marker = str(int('8472') * 10 + 1)\n    print(marker in seen, marker in now)\n"
-           "    return x\n")
+    # the marker as a whole number: inside a hex address (``<object at 0x7f84721a...>``) it would be chance
+    spy = ("import gc, re, sys\nseen = repr(gc.get_objects()) + repr(sys.modules['__main__'].__dict__)\n"
+           "def probe(x):\n    now = repr(gc.get_objects())\n    marker = re.compile(r'(?<![0-9A-Za-z])' + str(int('8472') * 10 + 1) + r'(?![0-9A-Za-z])')\n"
+           "    print(bool(marker.search(seen)), bool(marker.search(now)))\n    return x\n")
     # repr of every live object is heavy: a budget that a loaded machine cannot turn into a timeout verdict
     roomy = dataclasses.replace(TIGHT, wall_seconds=60, cpu_seconds=10)
     result = run_job(Job(spy, ("assert probe(3) == 84721",)), roomy, isolation)

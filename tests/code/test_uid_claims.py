@@ -3,6 +3,7 @@ a symlink or a directory where a lock file belongs is skipped, never followed.""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 
@@ -17,6 +18,19 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.access("/run", os.W_
 def next_uid() -> int:
     """The uid the next claim tries first (claims walk the pool in order)."""
     return sandbox.UID_BASE + (next(sandbox._uids) + 1) % sandbox.UID_POOL
+
+
+def _remove_stale_lock(path: str) -> None:
+    """An earlier run's lock file, free now, where the test plants its own (claims recreate lock files)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: held by a live run, leave it
+        os.unlink(path)
+    finally:
+        os.close(fd)
 
 
 def test_claims_are_exclusive_across_temp_dirs(tmp_path, monkeypatch):
@@ -37,6 +51,7 @@ def test_a_planted_symlink_or_directory_is_skipped_not_followed(tmp_path):
         uid = next_uid()
         for offset, kind in enumerate(("symlink", "directory")):
             path = os.path.join(directory, f"uid-{uid + offset}.lock")
+            _remove_stale_lock(path)
             if kind == "symlink":
                 os.symlink(victim, path)
             else:

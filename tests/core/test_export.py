@@ -47,3 +47,31 @@ def test_export_refuses_a_run_without_rounds(toy_plugin, tmp_path):
     boost(build_config({**SETTINGS, "task_options": {"strength": 0.0, "teacher_rank": 2}}), run)
     with pytest.raises(BoostLoraError, match="nothing to export"):
         export_lora(run, tmp_path / "out")
+
+
+def test_adapter_base_names_something_loadable(tmp_path, monkeypatch):
+    from boostlora.runs.export import adapter_base
+
+    monkeypatch.chdir(tmp_path)
+    model_dir = tmp_path / "my-model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    gguf = tmp_path / "weights.Q4_1.gguf"
+    gguf.write_bytes(b"GGUF")
+    out = tmp_path / "run" / "lora"
+    assert adapter_base("org/model", None, out) == "org/model"  # a hub id stays one
+    assert adapter_base("my-model", None, out) == str(model_dir)  # a local directory, made absolute
+    assert adapter_base("weights.Q4_1.gguf", None, out) == str(out / "base")  # a GGUF: the dequantised copy
+    assert adapter_base("smollm2-135m-instruct", None, out) == str(out / "base")
+    assert adapter_base("smollm2-135m-instruct", "my-model", out) == str(model_dir)  # --base wins
+    assert adapter_base("smollm2-135m-instruct", "HuggingFaceTB/SmolLM2-135M", out) == "HuggingFaceTB/SmolLM2-135M"
+
+
+def test_export_refuses_a_base_that_is_not_a_model_directory(toy_plugin, tmp_path, capsys):
+    run = tmp_path / "run"
+    boost(build_config({**SETTINGS, "max_rounds": 1}), run)
+    capsys.readouterr()
+    assert main(["export", str(run), "--base", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("boostlora: error: --base ") and "no config.json" in err
+    assert not (run / "lora").exists()
