@@ -1,10 +1,15 @@
 """boostlora: gradient boosting over ultra-low-parameter TinyLoRA adapters (BoostLoRA, arXiv 2604.27308).
 
 Public API for plugin authors: ``hookimpl``, the ``Task`` base class and its capability protocols,
-``Verdict``/``Splits``/``Evaluation``, the ``Objective`` interface (with ``require_capability``), typed ``Options``
+``CausalLMTask`` (the base of a text task, with ``CausalLMOptions``), ``Verdict``/``Splits``/``Evaluation``, the
+``Objective`` interface (with ``require_capability``), typed ``Options``
 with ``option``, what lifecycle hooks receive (``RunView``, ``RoundRecord``), the errors, ``register_plugin`` for
 notebooks and tests, and ``boostlora.lm`` for text tasks (loading a causal LM, batched generation). Everything
 else is internal. The plugin author's reference is docs/plugins.md; docs/architecture.md shows the layers.
+
+``PLUGIN_API_VERSION`` names the version of that contract. It goes up by one when a public name, hook or method
+changes shape; the old spelling then keeps working for one more release, with a ``DeprecationWarning`` that names
+the new one (``record["round"]`` -> ``record.round``, ``boostlora.causal_lm`` -> ``boostlora.lm``).
 """
 
 from typing import Any
@@ -27,11 +32,19 @@ from boostlora.foundation.errors import (
     DataError,
     MergeError,
 )
+from boostlora.lm.task import CausalLMOptions, CausalLMTask
 
 __version__ = "0.1.0"
+#: Version of the plugin contract (hooks, ``Task``/``Objective`` methods, public names); see docs/plugins.md.
+#: 2: ``boostlora.lm`` (was ``boostlora.causal_lm`` / ``boostlora.generation``), ``RoundRecord`` attributes (was
+#: ``record["key"]``), ``CausalLMTask``.
+PLUGIN_API_VERSION = "2"
 
 __all__ = [
+    "PLUGIN_API_VERSION",
     "BoostLoraError",
+    "CausalLMOptions",
+    "CausalLMTask",
     "ConfigError",
     "DataError",
     "Evaluation",

@@ -24,7 +24,7 @@ from boostlora.foundation.config import (
     build_config,
     check_setting,
     load_yaml,
-    merge_settings,
+    merge_layers,
     parse_override,
     shown,
 )
@@ -115,10 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Defaults < task preset < --config file < --plugin/--model flags < KEY=VALUE overrides."""
-    settings: dict[str, Any] = {}
-    for source, layer in settings_layers(args):
-        settings = merge_settings(settings, layer, source)
-    return settings
+    return resolve(args)[0]
+
+
+def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """The resolved settings, the layer that set each, and notes (see ``config.merge_layers``)."""
+    layers = settings_layers(args)
+    from boostlora.contract.plugins import find_task
+
+    plugin = next(layer["plugin"] for _, layer in layers if "plugin" in layer)
+    task_name = next((layer["task"] for _, layer in reversed(layers) if layer.get("task")), None)
+    return merge_layers(layers, default_objective=find_task(plugin, task_name).default_objective)
 
 
 def settings_layers(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
@@ -157,15 +164,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
     from boostlora.contract.plugins import find_objective, find_task
     from boostlora.foundation.config import FIELDS, build_config
 
-    settings, origin = {}, {}
-    for source, layer in settings_layers(args):
-        settings = merge_settings(settings, layer, source)
-        for key, value in layer.items():
-            head, _, tail = key.partition(".")
-            if tail or not (head in ("task_options", "objective_options") and isinstance(value, dict)):
-                origin[key] = source
-            else:
-                origin.update({f"{head}.{name}": source for name in value})
+    settings, origin, notes = resolve(args)
     config = build_config(settings)
     task_cls = find_task(config.plugin, config.task)
     objective_cls = find_objective(config.objective or task_cls.default_objective)
@@ -182,6 +181,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
     for name, value, source in rows:
         text = repr(value)
         print(f"{name:<{width}}  {text if len(text) <= 28 else text[:25] + '...':<28}  {source}")
+    for note in notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -209,7 +210,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError("--resume continues a run exactly as it was configured: drop " + ", ".join(extra))
         report = resume(args.resume, dict(parse_override(item) for item in args.overrides))
     else:
-        config = build_config(resolve_settings(args))
+        settings, _, notes = resolve(args)
+        for note in notes:
+            print(f"boostlora: note: {note}", file=sys.stderr)
+        config = build_config(settings)
         out = args.out or Path("runs") / f"{config.plugin}-{config.strategy}"
         args.run_dir_in_use = out
         report = boost(config, out, overwrite=args.overwrite)
@@ -218,9 +222,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    """The plugins that loaded, then (one line, exit 2) the first one that did not."""
     from boostlora.contract.listing import plugin_lines
+    from boostlora.contract.plugins import load_errors
 
-    print("\n".join(plugin_lines(verbose=args.verbose)))
+    print("\n".join(plugin_lines(verbose=args.verbose)), flush=True)
+    if load_errors:
+        raise load_errors[0]
     return 0
 
 

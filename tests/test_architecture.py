@@ -57,6 +57,8 @@ def add_import(module: Path, line: str) -> None:
          "boostlora.foundation.stats -> boostlora_plugins.math"),
         ("boostlora_plugins/math/data.py", "from boostlora.runs import checkpoint", "public API only",
          "boostlora_plugins.math.data -> boostlora.runs.checkpoint"),
+        ("boostlora/contract/checks.py", "from boostlora.lm import generation", "layers import downward only",
+         "boostlora.contract.checks -> boostlora.lm.generation"),
     ],
 )
 def test_a_deliberate_break_fails_and_names_the_import(copy_of_the_packages, module, line, contract, named):
@@ -74,8 +76,8 @@ def test_plugins_and_deprecated_locations_use_the_public_api():
     import boostlora
     from boostlora import lm
 
-    assert {"Task", "Verdict", "Splits", "Evaluation", "Options", "option", "hookimpl", "RunView", "RoundRecord",
-            "Objective", "RoundContext", "TrainResult", "ConfigError", "DataError", "register_plugin"} <= set(boostlora.__all__)
+    assert {"Task", "CausalLMTask", "CausalLMOptions", "Verdict", "Splits", "Evaluation", "Options", "option",
+            "hookimpl", "RunView", "RoundRecord", "Objective", "RoundContext", "TrainResult", "ConfigError", "DataError", "register_plugin"} <= set(boostlora.__all__)
     assert {"load_causal_lm", "generate", "render_prompt", "OFFLINE_DEFAULT"} <= set(lm.__all__)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -83,3 +85,20 @@ def test_plugins_and_deprecated_locations_use_the_public_api():
         from boostlora.causal_lm import load_causal_lm  # a plugin written against an earlier release
     assert load_causal_lm is lm.load_causal_lm
     assert any(issubclass(w.category, DeprecationWarning) and "boostlora.lm" in str(w.message) for w in caught)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sys.modules.pop("boostlora.generation", None)
+        from boostlora.generation import generate  # the other module that moved into boostlora.lm
+    assert generate is lm.generate
+    assert [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)] == [
+        "boostlora.generation is deprecated: import from boostlora.lm"]
+
+
+def test_the_plugin_api_version_is_documented_with_its_deprecations():
+    import boostlora
+
+    doc = (ROOT / "docs" / "plugins.md").read_text()
+    assert boostlora.PLUGIN_API_VERSION == "2" and "PLUGIN_API_VERSION" in boostlora.__all__
+    assert f'`boostlora.PLUGIN_API_VERSION == "{boostlora.PLUGIN_API_VERSION}"`' in doc
+    for old in ("`import boostlora.causal_lm`", "`import boostlora.generation`", '`record["round"]`'):
+        assert f"| {old}" in doc, old

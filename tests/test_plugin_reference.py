@@ -1,7 +1,7 @@
 """docs/plugins.md, the plugin author's reference, stays in step with the code it documents.
 
-Every hook in ``hookspecs.py``, every public ``Task`` and ``Objective`` method and every capability method is
-documented with its exact signature; nothing documented is missing from the code; every class attribute of
+Every hook in ``hookspecs.py``, every public ``Task``, ``CausalLMTask`` and ``Objective`` method and every capability
+method is documented with its exact signature; nothing documented is missing from the code; every class attribute of
 ``Task`` and every field hooks receive is named; and the typed-options example runs.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from boostlora import ConfigError, GenerativeTask, Objective, ReferenceTask, RoundRecord, RunView, SupervisedTask, Task
+from boostlora import CausalLMTask, ConfigError, GenerativeTask, Objective, ReferenceTask, RoundRecord, RunView, SupervisedTask, Task
 from boostlora.contract import hookspecs
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "plugins.md").read_text()
@@ -35,7 +35,7 @@ def public_methods(cls: type) -> dict[str, str]:
 
 def code_methods() -> dict[str, str]:
     found = {name: signature(fn) for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("boostlora_")}
-    for cls in (Task, SupervisedTask, GenerativeTask, ReferenceTask, Objective):
+    for cls in (Task, SupervisedTask, GenerativeTask, ReferenceTask, CausalLMTask, Objective):
         found.update(public_methods(cls))
     return found
 

@@ -51,7 +51,7 @@ def plugin_lines(verbose: bool) -> list[str]:
     from boostlora.contract.plugins import collect
 
     lines = []
-    for name, info in sorted(collect().items()):
+    for name, info in sorted(collect(skip_broken=True).items()):  # the broken ones are reported after the list
         if not info.tasks and not info.objectives:
             lines.append(f"{name}: (registers nothing)")
             continue

@@ -117,3 +117,32 @@ def check_options_class(owner: str, options: Any) -> None:
         raise ConfigError(f"{owner}.Options must be a subclass of boostlora.Options, got {options!r}")
     if "__dataclass_fields__" not in vars(options):
         raise ConfigError(f"{owner}.Options ({options.__name__}) is not a dataclass: decorate it with @dataclass")
+    check_defaults(owner, options)
+
+
+def check_defaults(owner: str, options: type[Options]) -> None:
+    """Every field's default must fit its own type and range, as a user's value must.
+
+    ``option("32", ...)`` on an ``int`` field would otherwise pass until a run uses the default, and then fail
+    deep in the task (or, worse, compare "32" with a number); refusing it when the class is defined names the
+    field while the author is looking at it.
+    """
+    try:
+        hints = typing.get_type_hints(options)
+    except (NameError, TypeError):  # an annotation that cannot be resolved here: Options.build reports it by name
+        return
+    for spec in dataclasses.fields(options):
+        if spec.name not in hints:
+            continue
+        if spec.default is not dataclasses.MISSING:
+            default = spec.default
+        elif spec.default_factory is not dataclasses.MISSING:
+            default = spec.default_factory()
+        else:
+            raise ConfigError(f"{owner}.Options.{spec.name} has no default: declare it with option(default, help)")
+        where = f"{owner}.Options.{spec.name}: its default"
+        try:
+            _coerce(where, default, hints[spec.name])
+            check_bounds(where, default, spec.metadata)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (fix the option(...) default or the field's type)") from None

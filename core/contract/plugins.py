@@ -27,9 +27,15 @@ ENTRY_POINT_GROUP = "boostlora"
 BUILTIN_DISTRIBUTION = "boostlora"
 
 
-def _new_manager() -> pluggy.PluginManager:
+def _load_manager() -> tuple[pluggy.PluginManager, list[ConfigError]]:
+    """A manager with every installed plugin that registers cleanly, and one error per plugin that does not.
+
+    A broken plugin is left out rather than stopping the load, so ``boostlora plugins`` can still list the others
+    before it reports the broken one; every other command refuses to go on while one is broken (``collect``).
+    """
     manager = pluggy.PluginManager("boostlora")
     manager.add_hookspecs(hookspecs)
+    errors: list[ConfigError] = []
     # core's own objectives are an entry point of this distribution too ("boostlora.objectives"), so the contract
     # layer never imports the objectives layer above it
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -42,13 +48,61 @@ def _new_manager() -> pluggy.PluginManager:
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken third-party plugin must not take the CLI down with a traceback
-            raise ConfigError(f"plugin '{ep.name}' ({ep.value}) failed to import: {exc}{hint}") from exc
-        manager.register(plugin, name=ep.name)
+            error = ConfigError(f"plugin '{ep.name}' ({ep.value}) failed to import: {exc}{hint}")
+            error.__cause__ = exc
+            errors.append(error)
+            continue
         try:
-            check_hook_names(manager, ep.name)
+            register_checked(manager, plugin, ep.name)
         except ConfigError as exc:  # one installed plugin's typo stops every command: say how to get past it
-            raise ConfigError(f"{exc}{hint}") from exc.__cause__
+            error = ConfigError(f"{exc}{hint}")
+            error.__cause__ = exc.__cause__
+            errors.append(error)
+    return manager, errors
+
+
+def _new_manager() -> pluggy.PluginManager:
+    """A manager with every installed plugin; the first broken plugin's error is raised."""
+    manager, errors = _load_manager()
+    if errors:
+        raise errors[0]
     return manager
+
+
+def register_checked(manager: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    """Register ``plugin`` as ``name``, turning pluggy's refusals into one line naming the plugin and the hook.
+
+    pluggy refuses a hook implementation whose parameters the hook does not pass (``PluginValidationError``, with a
+    three-line message); a misspelled hook name is only found by ``check_hook_names``. Either way the plugin is left
+    unregistered.
+    """
+    try:
+        manager.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise ConfigError(validation_message(manager, plugin, name, exc)) from exc
+    check_hook_names(manager, name)
+
+
+def validation_message(manager: pluggy.PluginManager, plugin: Any, name: str, exc: Exception) -> str:
+    """One line for pluggy's refusal of ``plugin``: the hook, the parameter it does not pass, and those it does."""
+    import inspect
+
+    for attr in (a for a in dir(plugin) if a.startswith("boostlora_")):
+        caller = getattr(manager.hook, attr, None)
+        if caller is None or not caller.has_spec() or manager.parse_hookimpl_opts(plugin, attr) is None:
+            continue
+        try:
+            params = [p for p in inspect.signature(getattr(plugin, attr)).parameters if p != "self"]
+        except (TypeError, ValueError):
+            continue
+        expected = caller.spec.argnames
+        unknown = [p for p in params if p not in expected]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], expected, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            return (f"plugin '{name}': {attr}() has a parameter '{unknown[0]}' that the hook does not pass: {hint}"
+                    f"{attr} passes {', '.join(expected) or 'nothing'}")
+    return f"plugin '{name}' was refused by the plugin manager: {' '.join(str(exc).split())}"
 
 
 def check_hook_names(manager: pluggy.PluginManager, plugin_name: str) -> None:
@@ -72,7 +126,7 @@ def check_hook_names(manager: pluggy.PluginManager, plugin_name: str) -> None:
         raise ConfigError(f"plugin '{offender}' implements unknown hook '{hook}': {hint}") from exc
 
 
-pm: pluggy.PluginManager = _new_manager()
+pm, load_errors = _load_manager()
 
 
 def register_plugin(plugin: Any, name: str) -> None:
@@ -82,8 +136,7 @@ def register_plugin(plugin: Any, name: str) -> None:
     """
     if pm.get_plugin(name) is not None:
         raise ConfigError(f"a plugin named '{name}' is already registered")
-    pm.register(plugin, name=name)
-    check_hook_names(pm, name)
+    register_checked(pm, plugin, name)
 
 
 def unregister_plugin(name: str) -> None:
@@ -100,8 +153,14 @@ class PluginInfo:
     objectives: dict[str, type[Objective]] = field(default_factory=dict)
 
 
-def collect() -> dict[str, PluginInfo]:
-    """Ask every plugin for its tasks and objectives, remembering which plugin registered what."""
+def collect(skip_broken: bool = False) -> dict[str, PluginInfo]:
+    """Ask every plugin for its tasks and objectives, remembering which plugin registered what.
+
+    An installed plugin that failed to load is refused here (its one line) unless ``skip_broken``: listing
+    plugins shows the others first (``cmd_plugins`` reports the broken ones after).
+    """
+    if load_errors and not skip_broken:
+        raise load_errors[0]
     plugins: dict[str, PluginInfo] = {}
 
     def gather(hook_name: str, kind: str, base: type) -> None:
@@ -118,7 +177,11 @@ def collect() -> dict[str, PluginInfo]:
                     raise ConfigError(f"plugin '{_plugin}' registered two {kind} named '{cls.name}'")
                 _found[cls.name] = cls
 
-            impl.function(register=register)
+            try:
+                impl.function(register=register)
+            except ConfigError as exc:  # a class refused as it is defined inside the hook: say whose it is
+                text = str(exc)
+                raise ConfigError(text if text.startswith("plugin '") else f"plugin '{impl.plugin_name}': {text}") from exc
 
     gather("boostlora_register_tasks", "tasks", Task)
     gather("boostlora_register_objectives", "objectives", Objective)

@@ -367,12 +367,29 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+#: The settings that are mappings of options: a layer merges into them key by key unless it replaces them whole.
+OPTION_MAPPINGS = ("objective_options", "task_options")
+#: Appended to an option mapping's name, replaces the whole mapping instead of merging into it:
+#: ``objective_options!={steps: 2}`` (command line) or ``objective_options!: {steps: 2}`` (a --config file).
+REPLACE_MARK = "!"
+
+
 def merge_settings(base: dict[str, Any], updates: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Layer ``updates`` over ``base``; dotted keys reach into the option mappings."""
+    """Layer ``updates`` over ``base``; dotted keys reach into the option mappings, and ``objective_options!`` /
+    ``task_options!`` replace a mapping whole (what a preset put there is dropped)."""
     merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
     for key, value in updates.items():
         if not isinstance(key, str):
             raise ConfigError(f"setting names in {source} must be text, got {shown(key)}")
+        if key.endswith(REPLACE_MARK):
+            head = key[: -len(REPLACE_MARK)].strip()
+            if head not in OPTION_MAPPINGS:
+                raise ConfigError(f"'{shown(key)[1:-1]}' in {source}: only {' and '.join(OPTION_MAPPINGS)} can be replaced "
+                                  "whole with NAME!=")
+            if value is not None and not isinstance(value, Mapping):
+                raise ConfigError(f"{head}! in {source} must be a mapping of options, got {shown(value)}")
+            merged[head] = dict(value or {})
+            continue
         head, _, tail = key.partition(".")
         if head not in FIELDS:
             raise ConfigError(f"unknown setting {shown(head)} in {source} (known: {', '.join(sorted(FIELDS))})")
@@ -386,6 +403,44 @@ def merge_settings(base: dict[str, Any], updates: Mapping[str, Any], source: str
         else:
             merged[head] = value
     return merged
+
+
+def merge_layers(layers: list[tuple[str, Mapping[str, Any]]], default_objective: str | None = None
+                 ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """The settings of ``layers`` (lowest first, each named by its source), which layer set each one
+    (``objective_options.lr`` -> "preset 'default'"), and notes for the user.
+
+    A layer that switches the objective (``objective=sft`` over a preset written for grpo) drops the
+    ``objective_options`` the layers below it set: they belong to the other objective, and merging them would
+    either be refused as unknown options or silently carry one objective's tuning into another. A note names what
+    was dropped; the same layer may set the new objective's options.
+    """
+    settings: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    notes: list[str] = []
+    for source, layer in layers:
+        before = settings.get("objective") or default_objective
+        switched = layer.get("objective")
+        if isinstance(switched, str) and before is not None and switched != before and settings.get("objective_options"):
+            dropped = sorted(settings["objective_options"])
+            notes.append(f"objective {switched} from {source} replaces {before}: dropped {before}'s objective_options "
+                         f"({', '.join(dropped)}) set by {origin.get('objective_options.' + dropped[0], 'a lower layer')}; "
+                         f"set {switched}'s with objective_options.KEY=VALUE")
+            settings["objective_options"] = {}
+            origin = {k: v for k, v in origin.items() if not k.startswith("objective_options.")}
+        settings = merge_settings(settings, layer, source)
+        for key, value in layer.items():
+            head, _, tail = key.partition(".")
+            if key.endswith(REPLACE_MARK):
+                head = key[: -len(REPLACE_MARK)].strip()
+                origin = {k: v for k, v in origin.items() if not k.startswith(head + ".")}
+                origin.update({f"{head}.{name}": f"{source} ({head}! replaced the mapping)" for name in value or {}})
+                notes.append(f"{head} replaced whole by {source}: options set below it were dropped")
+            elif tail or not (head in OPTION_MAPPINGS and isinstance(value, Mapping)):
+                origin[key] = source
+            else:
+                origin.update({f"{head}.{name}": source for name in value})
+    return settings, origin, notes
 
 
 def read_config_text(path: Path) -> str:

@@ -62,8 +62,15 @@ class Run:
         return bool(self.report.get("stop_reason"))
 
     def log(self, line: str) -> None:
+        """A line on stdout; through ``tqdm.write`` so that on a terminal the run's rounds bar is redrawn below it
+        instead of being torn by it (without a bar it is a plain print)."""
         if self.config.show_progress and distributed.is_main():
-            print(line, flush=True)
+            import sys
+
+            from tqdm.auto import tqdm
+
+            tqdm.write(line, file=sys.stdout)
+            sys.stdout.flush()
 
 
 class Phases:

@@ -24,6 +24,7 @@ no checkpoint is saved.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -69,12 +70,22 @@ def trl_prompt(tokenizer: Any, prompt: str | list[dict[str, str]]) -> str | list
     return render_prompt(tokenizer, prompt)
 
 
+#: What the GRPO bar's short field means, printed once per process above the first bar that shows it.
+ZERO_STD_LEGEND = "zero_std = share of GRPO groups whose rewards all agree (no learning signal)"
+_legend_shown: list[bool] = []
+
+
 def _progress_callback(base: type, desc: str, total: int, enabled: bool) -> Any:
-    """One tqdm bar with the running reward, instead of Trainer's dict-per-step printing."""
+    """One tqdm bar with the running reward, instead of Trainer's dict-per-step printing. It takes tqdm's next free
+    line, which is beneath the run's rounds bar on a terminal (position 1; a fixed position would print cursor
+    moves into a log file), and disappears when the round's training ends."""
     from tqdm.auto import tqdm
 
     class RewardBar(base):  # type: ignore[misc, valid-type]
         def __init__(self) -> None:
+            if enabled and not _legend_shown:
+                _legend_shown.append(True)
+                tqdm.write(ZERO_STD_LEGEND, file=sys.stderr)
             self.bar = tqdm(total=total, desc=desc, leave=False, disable=not enabled)
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:

@@ -87,7 +87,7 @@ class MinibatchObjective(Objective):
         step_logs: list[dict[str, float]] = []
         ctx.model.train()
         progress = tqdm(range(opts["steps"]), desc=f"round {ctx.round} {self.name}", leave=False,
-                        disable=not ctx.show_progress)
+                        disable=not ctx.show_progress)  # tqdm's next free line: beneath the run's rounds bar
         for _ in progress:
             batch = []
             while len(batch) < min(opts["batch_size"], len(ctx.examples)):

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from boostlora.contract.plugins import check_options
+from boostlora.contract.plugins import check_options, find_task
 from boostlora.foundation import distributed
 from boostlora.foundation.config import (
     RunConfig,
@@ -31,6 +31,7 @@ from boostlora.foundation.faults import fault_point
 from boostlora.method.round import boosting_round
 from boostlora.method.state import Run
 from boostlora.runs import checkpoint as ckpt
+from boostlora.runs import progress
 from boostlora.runs.persistence import rebuild_model, save
 from boostlora.runs.recorder import after_round, run_ended, run_started
 from boostlora.runs.report import summary_lines
@@ -60,14 +61,19 @@ def boost(config: RunConfig, run_dir: Path | None = None, *, resume: bool = Fals
     run = None
     try:
         fault_point("claimed")
+        model = config.model or find_task(config.plugin, config.task).default_model
+        progress.first_line(config, model, resolve_device(config.device), resume=resume)
         run = start_run(config, run_dir, resume=resume)
         run_started(run)
-        while not run.stopped:
-            result = boosting_round(run)
-            if result is not None:
-                record = after_round(run, result, save)
-                if tracker is not None:  # opened here, after the round's checkpoint: a failed start leaves nothing
-                    tracker.log_round(run.report, record, result.trained)
+        with progress.RoundProgress(config, run.rounds_done) as rounds:
+            while not run.stopped:
+                rounds.start(run.rounds_done)
+                result = boosting_round(run)
+                if result is not None:
+                    record = after_round(run, result, save)
+                    if tracker is not None:  # opened here, after the round's checkpoint: a failed start leaves nothing
+                        tracker.log_round(run.report, record, result.trained)
+                rounds.finished(run.rounds_done)
         finish_run(run)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (errors.StopSignal, raised by the CLI's handlers)
         if claim is not None:

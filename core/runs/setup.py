@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from boostlora.contract.checks import check_extra_state, check_prepare_kept, fingerprint
+from boostlora.contract.checks import check_extra_state, check_prepare_kept, check_prompt, fingerprint
 from boostlora.contract.evaluation import evaluate
 from boostlora.contract.objective import Objective
 from boostlora.contract.plugins import open_task
@@ -121,13 +121,16 @@ def begin_fresh(run: Run, model_name: str, identity: str, base: tuple[Evaluation
 
 
 def prepare_task(task: Task, objective: Objective, model: nn.Module, splits: Splits) -> tuple[Evaluation, Evaluation]:
-    """A fresh run's first contact with the task: ``prepare``, the base evaluations (held-out, then validation), the
-    objective's probe.
+    """A fresh run's first contact with the task: the prompts of two training examples (a task that has
+    ``prompt``), ``prepare``, the base evaluations (held-out, then validation), the objective's probe.
 
     Everything a task returns here is checked (``contract``), and a ``prepare`` that changes tensors
     ``extra_state`` does not return is refused, so a resumed run never silently loses fitted state.
     """
     owner = f"task '{task.name}'"
+    if callable(getattr(task, "prompt", None)):  # text tasks: a wrong prompt is named before the model first runs
+        for example in [splits.train[i] for i in range(min(2, len(splits.train)))]:
+            check_prompt(owner, task.prompt(example))  # type: ignore[attr-defined]
     overrides_prepare = type(task).prepare is not Task.prepare
     before = fingerprint(model) if overrides_prepare else {}
     task.prepare(model, splits)

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from boostlora import ConfigError, DataError, Evaluation, Splits, Task, Verdict
-from boostlora.lm import OFFLINE_DEFAULT, generate, load_causal_lm
+from boostlora import CausalLMTask, ConfigError, DataError, Evaluation, Splits, Verdict
+from boostlora.lm import LLAMA_STYLE_TARGETS
 
 from . import data
 from .checker import Checker, to_verdict
@@ -37,15 +37,14 @@ CONTINUATION_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", 
 CHAT_STOPS = ("```\n\n",)  # after the closing fence: the explanation that usually follows is not needed
 
 
-class CodeTask(Task):
+class CodeTask(CausalLMTask):
     """Generated / HumanEval / MBPP / JSONL problems; the verdict comes from a judge process that runs the tests
-    and calls the program, which runs in a sandbox (bubblewrap when it works)."""
+    and calls the program, which runs in a sandbox (bubblewrap when it works). Loading, the tokenizer and batched
+    greedy answers come from ``CausalLMTask``; the stop strings depend on the prompt style (``stop_strings``)."""
 
     name = "code"
     description = "write Python functions (generated, HumanEval, MBPP, JSONL); judged by running the tests against a sandboxed program"
-    default_model = OFFLINE_DEFAULT
-    default_targets = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    default_objective = "grpo"
+    default_targets = LLAMA_STYLE_TARGETS  # the same projections whatever the model's family
     Options = CodeOptions
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         # Offline on 2 idle CPU cores in about a quarter of an hour: SmolLM2-135M-Instruct on the generated
@@ -105,8 +104,6 @@ class CodeTask(Task):
         for preset in ("bench-cpu", "paper", "paper-humaneval")
     }
 
-    tokenizer: Any = None
-
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
         require_consent(self.options[OPTION])
@@ -124,11 +121,7 @@ class CodeTask(Task):
         )
         log.warning("code task: executing model-written code; isolation: %s", self.checker.isolation.description)
 
-    # -- model and data -------------------------------------------------------------------------------------
-    def load_model(self, model: str, device: torch.device) -> nn.Module:
-        loaded, self.tokenizer = load_causal_lm(model, device)
-        return loaded
-
+    # -- data -----------------------------------------------------------------------------------------------
     def load_splits(self, seed: int) -> Splits:
         """Hub MBPP has its own train/test splits; single-split sources are split by a hash of the task id,
         so the split does not depend on ``seed`` and base vs boosted numbers are comparable across seeds."""
@@ -173,11 +166,8 @@ class CodeTask(Task):
     def stop(self) -> tuple[str, ...]:
         return CHAT_STOPS if self.options["chat"] else CONTINUATION_STOPS
 
-    def predict(self, model: nn.Module, examples: Sequence[Problem]) -> list[str]:
-        if self.tokenizer is None:
-            raise ConfigError("the code task has no tokenizer: load the model with load_model first")
-        return generate(model, self.tokenizer, [self.prompt(e) for e in examples],
-                        max_new_tokens=self.options["max_new_tokens"], batch_size=self.options["batch_size"], stop=self.stop)
+    def stop_strings(self) -> tuple[str, ...]:
+        return self.stop
 
     def reference(self, example: Problem) -> str:
         """The canonical solution as the model should write it (a fenced block for chat, a body otherwise)."""
@@ -192,9 +182,6 @@ class CodeTask(Task):
     # -- judging --------------------------------------------------------------------------------------------
     def oracle(self, example: Problem, prediction: str) -> Verdict:
         return to_verdict(self.checker.check(example, prediction), self.options["graded_reward"])
-
-    def reward(self, example: Problem, completion: str) -> float:
-        return self.oracle(example, completion).reward
 
     def rewards(self, examples: Sequence[Problem], completions: Sequence[str]) -> list[float]:
         """Batched ``reward``: the sandbox runs the programs in parallel."""

@@ -1,7 +1,8 @@
 """The math task: problems in, completions out, judged by the numeric or math-verify oracle.
 
-It implements ``ReferenceTask`` (hence ``GenerativeTask``), so both the GRPO and the SFT objective can train
-it. Everything domain-specific a run may want to vary is an option; the presets write them out in full.
+A ``boostlora.CausalLMTask`` (loading, the tokenizer, batched greedy answers with stop strings and the reward come
+from there) that adds ``reference``, so both the GRPO and the SFT objective can train it. Everything
+domain-specific a run may want to vary is an option; the presets write them out in full.
 """
 
 from __future__ import annotations
@@ -9,11 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import torch
-from torch import nn
-
-from boostlora import ConfigError, DataError, Splits, Task, Verdict
-from boostlora.lm import OFFLINE_DEFAULT, generate, load_causal_lm
+from boostlora import CausalLMTask, DataError, Splits, Verdict
+from boostlora.lm import LLAMA_STYLE_TARGETS
 
 from . import oracle
 from .data import REASONING_GYM_PREFIX, MathExample, distinct_indices, drop_overlap, load_examples
@@ -22,14 +20,13 @@ from .presets import BASELINES, DEFAULT_TASK, PRESETS
 from .prompts import build_messages
 
 
-class MathTask(Task):
+class MathTask(CausalLMTask):
     """Grade-school and competition math with verifiable final answers."""
 
     name: ClassVar[str] = "math"
     description: ClassVar[str] = "math word problems and arithmetic (GSM8K, MATH-500, reasoning-gym), GRPO on the answer"
-    default_model: ClassVar[str | None] = OFFLINE_DEFAULT
-    default_targets: ClassVar[tuple[str, ...]] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    default_objective: ClassVar[str] = "grpo"
+    #: the same projections for every model, whatever its family (what the presets and saved runs assume)
+    default_targets: ClassVar[tuple[str, ...]] = LLAMA_STYLE_TARGETS
     Options = MathOptions
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = PRESETS
     baseline_settings: ClassVar[Mapping[str, Mapping[str, Mapping[str, Any]]]] = BASELINES
@@ -41,14 +38,9 @@ class MathTask(Task):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.tokenizer: Any = None
         self.shots: list[MathExample] = []
 
-    # -- model and data ----------------------------------------------------------------------------------------
-
-    def load_model(self, model: str, device: torch.device) -> nn.Module:
-        loaded, self.tokenizer = load_causal_lm(model, device)
-        return loaded
+    # -- data --------------------------------------------------------------------------------------------------
 
     def load_splits(self, seed: int) -> Splits:
         o = self.options
@@ -107,20 +99,6 @@ class MathTask(Task):
         o = self.options
         return build_messages(example, system=o["system_prompt"], instruction=o["instruction"], shots=self.shots)
 
-    def predict(self, model: nn.Module, examples: Sequence[MathExample]) -> list[str]:
-        if self.tokenizer is None:
-            raise ConfigError("math task: load_model must run before predict (it provides the tokenizer)")
-        o = self.options
-        return generate(
-            model,
-            self.tokenizer,
-            [self.prompt(ex) for ex in examples],
-            max_new_tokens=o["max_new_tokens"],
-            batch_size=o["batch_size"],
-            stop=o["stop"],
-            show_progress=True,
-        )
-
     # -- judging -----------------------------------------------------------------------------------------------
 
     def oracle(self, example: MathExample, prediction: str) -> Verdict:
@@ -133,9 +111,6 @@ class MathTask(Task):
         if extracted is None:
             return Verdict(False, f"no answer found by the {self.options['extractor']} extractor (expected {example.answer!r})")
         return Verdict(ok, f"extracted={extracted!r} expected={example.answer!r}")
-
-    def reward(self, example: MathExample, completion: str) -> float:
-        return self.oracle(example, completion).reward
 
     def reference(self, example: MathExample) -> str:
         if example.solution:

@@ -198,3 +198,60 @@ def test_settings_prints_every_resolved_value_and_the_layer_that_set_it(capsys, 
     assert rows["seed"].split()[1:] == ["4", "the", "command", "line"]
     assert rows["patience"].split()[1:] == ["None", "default"]
     assert rows["task_options.validation_size"].split()[1:] == ["256", "default"]  # the task's own option default
+
+
+def test_switching_objective_over_a_preset_drops_the_other_objectives_options(capsys):
+    """`--preset default objective=sft`: the preset's grpo options are dropped with a note, sft's defaults apply, and
+    the settings pass the checks a run makes before it writes anything."""
+    from boostlora.contract.plugins import check_options
+    from boostlora.foundation.config import build_config
+
+    code, out, err = run_cli(capsys, "settings", "--plugin", "math", "--preset", "default", "objective=sft",
+                             "objective_options.steps=3")
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if not line.startswith("note:")}
+    assert rows["objective_options.steps"].split()[1:] == ["3", "the", "command", "line"]
+    assert rows["objective_options.lr"].split()[1:] == ["0.01", "default"]  # sft's own default, not grpo's 1e-3
+    assert "objective_options.num_generations" not in rows
+    notes = [line for line in out.splitlines() if line.startswith("note:")]
+    assert notes == ["note: objective sft from the command line replaces grpo: dropped grpo's objective_options (beta, "
+                     "drop_zero_variance, gradient_checkpointing, lr, max_completion_length, num_generations, "
+                     "prompts_per_step, steps, temperature, warmup_steps) set by preset 'default'; set sft's with "
+                     "objective_options.KEY=VALUE"]
+    import argparse
+
+    from boostlora.cli import resolve
+
+    args = argparse.Namespace(plugin="math", task=None, preset="default", config=None, model=None,
+                              overrides=["objective=sft"])
+    settings, _, _ = resolve(args)
+    check_options(build_config(settings))  # what `boostlora run` checks first: no grpo option is left over
+
+
+def test_a_mapping_replaced_whole_with_the_bang(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "settings", "--plugin", "math", "--preset", "default",
+                           "objective_options!={steps: 2}", "task_options!={train_size: 9}")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if not line.startswith("note:")}
+    assert rows["objective_options.steps"].split()[1:3] == ["2", "the"]
+    assert "objective_options! replaced the mapping" in rows["objective_options.steps"]
+    assert rows["objective_options.gradient_checkpointing"].split()[1:] == ["False", "default"]  # the preset's True is gone
+    assert rows["task_options.max_new_tokens"].split()[1:] == ["256", "default"]  # the preset's 12 is gone
+    assert rows["task_options.train_size"].split()[1] == "9"
+    assert "note: objective_options replaced whole by the command line: options set below it were dropped" in out
+    config = tmp_path / "run.yaml"  # a --config file says it the same way
+    config.write_text("objective_options!:\n  lr: 0.5\n")
+    code, out, _ = run_cli(capsys, "settings", "--plugin", "math", "--config", str(config))
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if not line.startswith("note:")}
+    assert code == 0 and rows["objective_options.lr"].split()[1] == "0.5"
+    assert rows["objective_options.steps"].split()[1:] == ["10", "default"]  # grpo's default, not the preset's 8
+
+
+@pytest.mark.parametrize(("override", "needle"), [
+    ("targets!=[q_proj]", "'targets!' in the command line: only objective_options and task_options can be replaced whole "
+                          "with NAME!="),
+    ("objective_options!=3", "objective_options! in the command line must be a mapping of options, got 3"),
+])
+def test_a_bad_replacement_is_one_line(capsys, override, needle):
+    code, _, err = run_cli(capsys, "settings", "--plugin", "math", override)
+    assert code == 2 and err.strip().splitlines() == [f"boostlora: error: {needle}"]

@@ -255,3 +255,114 @@ def test_options_without_the_dataclass_decorator_are_refused_by_name():
         class Broken(Task):  # noqa: F841
             name = "broken"
             Options = Forgotten
+
+
+def test_a_misnamed_hook_parameter_names_plugin_hook_and_parameter():
+    @hookimpl
+    def boostlora_round_end(run, recrod):
+        pass
+
+    module = types.SimpleNamespace(boostlora_round_end=boostlora_round_end)
+    with pytest.raises(ConfigError) as caught:
+        register_plugin(module, name="logger")
+    assert str(caught.value) == ("plugin 'logger': boostlora_round_end() has a parameter 'recrod' that the hook does not "
+                                 "pass: did you mean 'record'? boostlora_round_end passes run, record")
+    assert plugin_manager.pm.get_plugin("logger") is None
+
+
+def test_an_installed_plugin_with_a_misnamed_parameter_is_left_out_and_the_others_load(monkeypatch):
+    @hookimpl
+    def boostlora_register_tasks(registr):
+        pass
+
+    class EntryPoint:
+        name, value, dist = "sentiment", "sentiment.plugin", None
+
+        def load(self):
+            return types.SimpleNamespace(boostlora_register_tasks=boostlora_register_tasks)
+
+    class Builtin(EntryPoint):
+        name, value = "toy-installed", "tests.toy_plugin"
+
+        def load(self):
+            from .. import toy_plugin
+
+            return toy_plugin
+
+    monkeypatch.setattr(plugin_manager, "entry_points", lambda group: [EntryPoint(), Builtin()])
+    manager, errors = plugin_manager._load_manager()
+    assert [str(e) for e in errors] == [
+        "plugin 'sentiment': boostlora_register_tasks() has a parameter 'registr' that the hook does not pass: did you "
+        "mean 'register'? boostlora_register_tasks passes register (set BOOSTLORA_DISABLE_PLUGIN_AUTOLOAD=1 to run "
+        "without third-party plugins)"]
+    assert manager.get_plugin("sentiment") is None and manager.get_plugin("toy-installed") is not None
+    with pytest.raises(ConfigError, match="plugin 'sentiment': boostlora_register_tasks"):
+        plugin_manager._new_manager()
+
+
+def test_boostlora_plugins_lists_the_others_then_names_the_broken_one(monkeypatch, capsys):
+    broken = ConfigError("plugin 'sentiment': boostlora_register_tasks() has a parameter 'registr' ...")
+    monkeypatch.setattr(plugin_manager, "load_errors", [broken])
+    code = main(["plugins"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.strip().splitlines() == [f"boostlora: error: {broken}"]
+    listed = captured.out.splitlines()
+    assert {"math", "code", "protein"} <= set(listed), listed
+    assert main(["settings", "--plugin", "math"]) == 2  # any other command refuses while a plugin is broken
+    assert capsys.readouterr().err.strip().splitlines() == [f"boostlora: error: {broken}"]
+
+
+def test_an_options_default_of_the_wrong_type_is_refused_when_the_plugin_registers(capsys):
+    from dataclasses import dataclass
+
+    from boostlora import Options, option
+
+    from ..toy_plugin import ToyTask
+
+    @hookimpl
+    def boostlora_register_tasks(register):
+        @dataclass
+        class BatchOptions(Options):
+            batch_size: int = option("32", "examples per batch")
+
+        class Batched(ToyTask):
+            name = "batched"
+            Options = BatchOptions
+
+        register(Batched)
+
+    register_plugin(types.SimpleNamespace(boostlora_register_tasks=boostlora_register_tasks), name="batched")
+    try:
+        code = main(["plugins"])
+    finally:
+        unregister_plugin("batched")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [
+        "boostlora: error: plugin 'batched': Batched.Options.batch_size: its default must be an integer, got '32' (fix "
+        "the option(...) default or the field's type)"]
+
+
+def test_an_installed_plugin_with_a_misnamed_parameter_end_to_end(tmp_path):
+    """A real entry point, the console command: `boostlora plugins` lists the built-in plugins on stdout, then one
+    line for the broken one on stderr, exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "logger_plugin.py").write_text(
+        "from boostlora import hookimpl\n\n\n@hookimpl\ndef boostlora_run_end(run, reprot):\n    pass\n"
+    )
+    info = tmp_path / "logger_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: logger-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[boostlora]\nlogger = logger_plugin\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    proc = subprocess.run([sys.executable, "-m", "boostlora.cli", "plugins"], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "boostlora: error: plugin 'logger': boostlora_run_end() has a parameter 'reprot' that the hook does not pass: "
+        "did you mean 'report'? boostlora_run_end passes run, report (set BOOSTLORA_DISABLE_PLUGIN_AUTOLOAD=1 to run "
+        "without third-party plugins)"]
+    assert {"math", "code", "protein"} <= set(proc.stdout.splitlines()), proc.stdout
