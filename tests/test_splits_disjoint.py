@@ -76,10 +76,11 @@ def test_a_runs_three_splits_are_disjoint_and_generated_validation_leaves_train_
             reported = {content(task, x) for x in splits.eval}
             assert train and validation and reported
             assert not train & validation and not train & reported and not validation & reported, (plugin, evaluate_on, seed)
-        if plugin in ("math", "protein"):  # generated data: a validation split of their own, of a useful size
-            assert given.validation is not None and len(given.validation) >= 200, (plugin, seed)
-            without = cls({**options, ("validation_size" if plugin == "math" else "synthetic_validation_size"): 0})
-            plain = without.load_splits(seed)
-            assert plain.validation is None
-            assert [content(task, x) for x in plain.train] == [content(task, x) for x in given.train]
-            assert [content(task, x) for x in plain.eval] == [content(task, x) for x in given.eval]
+        # generated data: a validation split of their own, of a useful size (code's problems cost a generation and
+        # a sandboxed run each, hence fewer)
+        assert given.validation is not None and len(given.validation) >= (64 if plugin == "code" else 200), (plugin, seed)
+        without = cls({**options, ("synthetic_validation_size" if plugin == "protein" else "validation_size"): 0})
+        plain = without.load_splits(seed)
+        assert plain.validation is None
+        assert [content(task, x) for x in plain.train] == [content(task, x) for x in given.train]
+        assert [content(task, x) for x in plain.eval] == [content(task, x) for x in given.eval]

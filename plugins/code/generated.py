@@ -22,7 +22,7 @@ Tests are MBPP's ``assert f(x) == y``, judged in the trusted process. The refere
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,12 +234,14 @@ def _call(name: str, args: tuple) -> str:
     return f"{name}({', '.join(repr(a) for a in args)})"
 
 
-def _hidden_inputs(family: Family, spec: Spec, legacy: list[tuple], example: tuple, index: int, seed: int) -> list[tuple]:
+def _hidden_inputs(family: Family, spec: Spec, legacy: list[tuple], example: tuple, index: int, seed: int,
+                   stream: str = "") -> list[tuple]:
     """Edge inputs, the legacy four and ``FUZZ_PER_PROBLEM`` distinct random inputs, never the prompt's example.
 
     The random inputs come from their own ``random.Random`` (seeded by the problem's seed and index), so the
     problem's name, prompt and legacy tests stay what they were."""
-    rng = random.Random(f"boostlora-code-strong-{seed}-{index}")
+    tag = f"{stream}-" if stream else ""
+    rng = random.Random(f"boostlora-code-strong-{tag}{seed}-{index}")
     inputs: list[tuple] = []
 
     def add(args: tuple) -> bool:
@@ -258,15 +260,20 @@ def _hidden_inputs(family: Family, spec: Spec, legacy: list[tuple], example: tup
     return inputs
 
 
-def make_problem(index: int, seed: int, tests: str = "strong") -> Problem:
+def make_problem(index: int, seed: int, tests: str = "strong", stream: str = "") -> Problem:
     """Problem ``index`` of the set generated from ``seed`` (the same on every machine and Python version).
+
+    ``stream`` names a seed stream of its own (``"validation"``): other problems from the same families, drawn
+    without touching the default stream, so adding a validation split leaves every train and held-out problem as
+    it was.
 
     ``tests="strong"`` (the default): the family's edge inputs plus random inputs drawn from the problem's seed,
     about twenty to thirty hidden tests, so that plausible wrong programs fail; ``tests="four"``: the four random
     calls of earlier versions (kept to reproduce old numbers; classic bugs pass them)."""
     if tests not in TEST_SETS:
         raise ValueError(f"generated tests must be one of {', '.join(TEST_SETS)}, got {tests!r}")
-    rng = random.Random(f"boostlora-code-{seed}-{index}")
+    tag = f"{stream}-" if stream else ""
+    rng = random.Random(f"boostlora-code-{tag}{seed}-{index}")
     family = FAMILIES[rng.randrange(len(FAMILIES))]
     spec = family.make(rng)
     name, params = spec.name, spec.params
@@ -283,25 +290,28 @@ def make_problem(index: int, seed: int, tests: str = "strong") -> Problem:
             break
     example, hidden = calls[0], calls[1:]
     if tests == "strong":
-        hidden = _hidden_inputs(family, spec, hidden, example, index, seed)
+        hidden = _hidden_inputs(family, spec, hidden, example, index, seed, stream)
     prompt = (f"Write a Python function `{name}({params})` that {spec.text}.\n"
               f"For example, `{_call(name, example)}` returns `{function(*example)!r}`.")
     units = tuple(f"assert {_call(name, args)} == {function(*args)!r}" for args in hidden)
-    return Problem(task_id=f"generated/{seed}/{index}/{family.key}", prompt=prompt, entry_point=name, units=units,
+    source = f"generated-{stream}" if stream else "generated"
+    return Problem(task_id=f"{source}/{seed}/{index}/{family.key}", prompt=prompt, entry_point=name, units=units,
                    reference=reference)
 
 
-def generate_problems(count: int, seed: int = 0, tests: str = "strong") -> list[Problem]:
-    """``count`` problems from ``seed``, no two with the same prompt.
+def generate_problems(count: int, seed: int = 0, tests: str = "strong", stream: str = "",
+                      exclude: Iterable[str] = ()) -> list[Problem]:
+    """``count`` problems from ``seed`` (in ``stream``), no two with the same prompt and none whose prompt is in
+    ``exclude``.
 
     Some families have few distinct prompts (``factorial`` with an example from 0 to 10), so indices whose
     prompt already appeared are skipped: otherwise one problem could land on both sides of the split."""
     problems: list[Problem] = []
-    prompts: set[str] = set()
+    prompts: set[str] = set(exclude)
     for index in range(50 * count):
         if len(problems) == count:
             break
-        problem = make_problem(index, seed, tests)
+        problem = make_problem(index, seed, tests, stream)
         if problem.prompt not in prompts:
             prompts.add(problem.prompt)
             problems.append(problem)

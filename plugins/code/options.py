@@ -29,6 +29,10 @@ class CodeOptions(Options):
     generated_tests: str = option(
         "strong", "dataset=generated: strong (edge cases + seeded random inputs, ~25 hidden tests) or four "
                   "(the four random calls of earlier versions, which classic bugs pass; only to reproduce old numbers)")
+    validation_size: int = option(
+        64, "dataset=generated: problems in a validation split drawn from a seed stream of its own (train and "
+        "held-out unchanged; none shares a prompt with them); 0, or another dataset: the run carves "
+        "validation_fraction of train instead", at_least=0)
     subset: str = option("full", "MBPP only: full or sanitized")
     eval_dataset: str | None = option(
         None, "held-out problems from another source (e.g. train on MBPP, evaluate on humaneval)")

@@ -136,10 +136,16 @@ class CodeTask(CausalLMTask):
         else:
             problems = self._problems(source, self.options["eval_split"])
             train, held = data.split_problems(problems, self.options["eval_fraction"])
+        validation = None  # other sources: the run carves validation_fraction of train
+        if source == GENERATED and elsewhere is None and self.options["validation_size"]:
+            # its own seed stream: every train and held-out problem stays as it was; no prompt of theirs reappears
+            validation = data.check_calls_program(generate_problems(
+                self.options["validation_size"], int(self.options["generated_seed"]), self.options["generated_tests"],
+                stream="validation", exclude={p.prompt for p in problems}))
         train, held = data.first(train, self.options["max_train"]), data.first(held, self.options["max_eval"])
         if not train or not held:
             raise DataError(f"dataset {source} gives {len(train)} train and {len(held)} held-out problems; both must be non-empty")
-        return Splits(train=train, eval=held)
+        return Splits(train=train, eval=held, validation=validation)
 
     def _problems(self, source: str, split: str) -> list[Problem]:
         if source == GENERATED:
