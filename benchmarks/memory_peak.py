@@ -29,13 +29,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from outputs import publish
+
 SIDES = ("bare_trl", "bare_trl_malloc", "boostlora_before", "boostlora_tiles", "boostlora")
 
 
 def one_side(side: str, args: argparse.Namespace) -> dict[str, Any]:
     """Run ``side`` in this process and return its numbers (the child's half of the benchmark)."""
     import torch
-
     from boostlora.foundation.allocator import return_freed_memory
     from boostlora.foundation.memory import MIB, peak_rss_bytes, reset_peak
     from boostlora.objectives import logprob_tiles
@@ -66,8 +67,8 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     base = next(r for r in rows if r["side"] == "bare_trl")
     digests = {r["cores_sha256"] for r in rows if r["cores_sha256"]}
     lines = [
-        f"One GRPO round, {args.steps} steps x 16 prompts x 4 samples x 12 tokens, gradient checkpointing, fp32, "
-        f"{args.threads} torch thread(s), {args.model}; each side in a fresh process, one after another.",
+        (f"One GRPO round, {args.steps} steps x 16 prompts x 4 samples x 12 tokens, gradient checkpointing, fp32, "
+         f"{args.threads} torch thread(s), {args.model}; each side in a fresh process, one after another."),
         "",
         "| side | peak RSS over the round | / bare TRL | after loading | per step |",
         "|---|---|---|---|---|",
@@ -97,17 +98,12 @@ def main() -> None:
     for side in args.sides:
         command = [sys.executable, __file__, "--side", side, "--model", args.model, "--steps", str(args.steps),
                    "--threads", str(args.threads)]
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             sys.exit(f"{side} failed:\n{done.stderr[-3000:]}")
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"{side}: peak {rows[-1]['peak_mb']:,.0f} MiB, {rows[-1]['per_step_s']:.1f} s per step", file=sys.stderr, flush=True)
-    table = markdown(rows, args)
-    print(table)
-    if args.markdown:
-        Path(args.markdown).write_text(table + "\n")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+    publish(markdown(rows, args), rows, args.markdown, args.json)
 
 
 if __name__ == "__main__":
