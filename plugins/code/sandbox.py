@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cgroup, seccomp
+from . import cgroup, judges, seccomp
 from . import limits as L
 from .data import bound_names, program_units
 from .isolation import Isolation, sandbox_python
@@ -296,6 +296,8 @@ def run_job(job: Job, limits: Limits, isolation: Isolation, cgroups: cgroup.Supp
             return _run_as(job, limits, isolation, None, support)
         with _claimed_uid() as uid:
             return _run_as(job, limits, isolation, uid, support)
+    except judges.JudgeServerError as exc:
+        return SandboxResult("error", f"sandbox failure: {exc}"[:300], total=len(job.units))
     except Exception as exc:  # a fault of this host code must fail one check, not a training run
         log.exception("code sandbox: internal error while checking a program")
         return SandboxResult("error", f"sandbox failure: {type(exc).__name__}: {exc}"[:300], total=len(job.units))
@@ -315,7 +317,9 @@ def free_names(units: tuple[str, ...]) -> list[str]:
     return sorted(read - bound)
 
 
-def _reap(proc: subprocess.Popen):
+def _reap(proc):
+    if isinstance(proc, judges.ForkedJudge):
+        return proc.reap()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return usage
@@ -323,6 +327,12 @@ def _reap(proc: subprocess.Popen):
 
 def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, support: cgroup.Support | None
             ) -> SandboxResult:
+    with judges.server(_env()) as server:
+        return _run_with(job, limits, isolation, uid, support, server)
+
+
+def _run_with(job: Job, limits: Limits, isolation: Isolation, uid: int | None, support: cgroup.Support | None,
+              server: judges.JudgeServer) -> SandboxResult:
     scored = job.scored if job.scored is not None else program_units(
         job.units, job.setup, job.prefix, job.candidate, job.candidate is not None)
     calls_r, calls_w = os.pipe()
@@ -341,7 +351,7 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, sup
     })
     cwd, scratch = isolation.workdir(uid)
     start = time.monotonic()
-    procs: list[subprocess.Popen] = []
+    procs: list = []
     filter_fd = seccomp.filter_fd() if isolation.name == "bwrap" else None
     candidate_fds = (calls_r, reply_w) + ((filter_fd,) if filter_fd is not None else ())
     group = None
@@ -355,11 +365,7 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, sup
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             close_fds=True, pass_fds=candidate_fds,
         ))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", JUDGE_SOURCE], cwd="/", env=_env(), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
-            pass_fds=(calls_w, reply_r),
-        ))
+        procs.append(server.spawn(calls_w, reply_r))  # a fork of the judge server (judge_server.py)
     except BaseException:
         for proc in procs:
             _kill_everything(proc.pid, uid)
@@ -390,7 +396,7 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, sup
             if over:
                 stopped = L.OUTPUT if over == "candidate" else "judge_output"
                 break
-            if judge_done_at is None and _exited(judge.pid):
+            if judge_done_at is None and judge.exited():
                 judge_done_at = time.monotonic()
             if judge_done_at is None or busy or streams.open_readers((judge.stdout, judge.stderr)):
                 continue
@@ -400,12 +406,15 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, sup
                 lingered = True
                 break
     finally:
-        for proc, proc_uid in ((judge, None), (candidate, uid)):
-            if not _exited(proc.pid):
-                _kill_everything(proc.pid, proc_uid)
-        _reap(judge)
-        usage = _reap(candidate)
-        streams.close(procs)
+        try:
+            if not judge.exited():
+                _kill_everything(judge.pid, None)
+            judge.reap()
+        finally:
+            if not _exited(candidate.pid):
+                _kill_everything(candidate.pid, uid)
+            usage = _reap(candidate)
+            streams.close(procs)
     report, passed_units, scored_units = _read_verdict(verdict, len(job.units), scored)
     clean = (report is not None and report["limit"] not in (L.PROCESSES, L.STRAY_PROCESSES) and not report["strays"]
              and not lingered)
