@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -56,10 +57,16 @@ class ForkedJudge:
         self.server, self.pid = server, pid
         self.stdin, self.stdout, self.stderr = os.fdopen(stdin, "wb"), os.fdopen(stdout, "rb"), os.fdopen(stderr, "rb")
         self.returncode: int | None = None
+        try:  # readable once the judge has exited: asking the server instead waits for it to be scheduled
+            self.pidfd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # before Linux 5.3
+            self.pidfd = None
 
     def exited(self) -> bool:
         """Whether it has exited, without reaping it. With a broken server, True: the server is killed when the
         check ends (``server``), and its judges die with it (``PR_SET_PDEATHSIG``)."""
+        if self.pidfd is not None:
+            return bool(select.select([self.pidfd], [], [], 0)[0])
         try:
             return self.server.ask(b"P%d" % self.pid) == "1"
         except JudgeServerError:
@@ -70,6 +77,10 @@ class ForkedJudge:
             self.returncode = int(self.server.ask(b"R%d" % self.pid))
         except JudgeServerError:
             self.returncode = -signal.SIGKILL
+        finally:
+            if self.pidfd is not None:
+                os.close(self.pidfd)
+                self.pidfd = None
 
 
 class JudgeServer:
