@@ -7,12 +7,13 @@ Two parts, both one check at a time (1 worker), on the first ``--programs`` Huma
   judge started as its own interpreter (the earlier design) or forked by the judge server (this one), and a
   whole check; what a whole check costs beyond the candidate and the judge is the protocol and the host's
   bookkeeping.
-* ``--baseline DIR``: seconds per program of four designs, measured in ``--rounds`` rounds in A B C D D C B A
+* ``--baseline DIR``: seconds per program of five designs, measured in ``--rounds`` rounds in A B C D E E D C B A
   order, each measurement in a fresh process, so that a machine whose load drifts favours none: the checker of
   the boostlora version importable from ``DIR`` (e.g. ``git archive main core plugins`` unpacked there, with
   ``boostlora`` and ``boostlora_plugins`` links as in a development install), the checker of this checkout,
-  the earlier single-process runner (``single_process_runner.py``) and a bare subprocess (``code_sandbox.py``
-  says what each runs). The median of each design is reported.
+  the earlier single-process runner (``single_process_runner.py``) as it was measured before, the same runner in
+  a memory cgroup of its own (the bound the checker's candidate has), and a bare subprocess
+  (``code_sandbox.py`` says what each runs). The median of each design is reported.
 
     python benchmarks/code_check_cost.py --stages --baseline /tmp/old --programs 50 --rounds 2 --json out.json
 
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DESIGNS = ("baseline", "checker", "single_process", "bare")
+DESIGNS = ("baseline", "checker", "single_process", "single_process_cgroup", "bare")
 
 
 def _problems(count: int):
@@ -50,6 +51,13 @@ def measure(design: str, count: int) -> float:
         seconds, passed = code_sandbox.time_checker(problems, "bwrap", 1)
     elif design == "single_process":
         seconds, passed = code_sandbox.time_single_process(problems, "bwrap", 1)
+    elif design == "single_process_cgroup":  # the same memory bound as the checker's candidate
+        from boostlora_plugins.code import cgroup
+
+        support = cgroup.probe()
+        if not isinstance(support, cgroup.Support):
+            raise SystemExit(f"single_process_cgroup: no cgroup here ({support})")
+        seconds, passed = code_sandbox.time_single_process(problems, "bwrap", 1, support)
     else:
         seconds, passed = code_sandbox.time_bare(problems)
     if passed != len(problems):
@@ -150,7 +158,7 @@ def stages(count: int) -> dict[str, float]:
 
 
 def compare(baseline: str, count: int, rounds: int) -> dict[str, list[float]]:
-    """Seconds per program of each design, A B C D D C B A, ``rounds`` times; every sample a fresh process."""
+    """Seconds per program of each design, forwards then backwards, ``rounds`` times; each sample a fresh process."""
     order = list(DESIGNS) + list(reversed(DESIGNS))
     samples: dict[str, list[float]] = {d: [] for d in DESIGNS}
     for _ in range(rounds):
@@ -161,7 +169,7 @@ def compare(baseline: str, count: int, rounds: int) -> dict[str, list[float]]:
             done = subprocess.run([sys.executable, __file__, "--measure", design, "--programs", str(count)], env=env,
                                   capture_output=True, text=True, check=True)
             samples[design].append(float(done.stdout.strip().splitlines()[-1]))
-            print(f"  {design:<15} {samples[design][-1] * 1000:7.1f} ms/program", flush=True)
+            print(f"  {design:<22} {samples[design][-1] * 1000:7.1f} ms/program", flush=True)
     return samples
 
 
@@ -170,7 +178,7 @@ def main() -> None:
     parser.add_argument("--programs", type=int, default=50)
     parser.add_argument("--stages", action="store_true", help="time each step of a check")
     parser.add_argument("--baseline", help="PYTHONPATH of the boostlora version to compare against")
-    parser.add_argument("--rounds", type=int, default=2, help="A B C D D C B A rounds of the comparison")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the comparison (each: every design forwards, then backwards)")
     parser.add_argument("--measure", choices=DESIGNS, help=argparse.SUPPRESS)
     parser.add_argument("--json", help="write the numbers here")
     args = parser.parse_args()
@@ -187,7 +195,7 @@ def main() -> None:
         numbers["ms_per_program_samples"] = {d: [s * 1000 for s in v] for d, v in samples.items()}
         numbers["ms_per_program_median"] = {d: statistics.median(v) * 1000 for d, v in samples.items()}
         for design, ms in numbers["ms_per_program_median"].items():
-            print(f"{design:<15} median {ms:7.1f} ms/program")
+            print(f"{design:<22} median {ms:7.1f} ms/program")
     if args.json:
         Path(args.json).write_text(json.dumps(numbers, indent=2))
 
