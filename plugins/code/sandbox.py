@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cgroup, judges, seccomp
+from . import cgroup, judges, prestart, seccomp
 from . import limits as L
 from .data import bound_names, program_units
 from .isolation import Isolation, sandbox_python
@@ -284,18 +284,21 @@ class _Streams:
                     pass
 
 
-def run_job(job: Job, limits: Limits, isolation: Isolation, cgroups: cgroup.Support | str | None = None) -> SandboxResult:
+def run_job(job: Job, limits: Limits, isolation: Isolation, cgroups: cgroup.Support | str | None = None,
+            ahead: bool = False) -> SandboxResult:
     """Run ``job`` under ``limits`` inside ``isolation``. Never raises, whatever the program does or writes.
 
     ``cgroups``: where the program's memory cgroup is made (None: ``cgroup.probe()``, what this machine allows; a
-    string, the reason there is none: rlimits only)."""
+    string, the reason there is none: rlimits only). ``ahead``: another check with the same limits follows, so
+    start its candidate now (``prestart.py``; bubblewrap only); whoever passes it discards what is left waiting
+    (``prestart.discard``)."""
     try:
         support = cgroup.probe() if cgroups is None else cgroups
         support = support if isinstance(support, cgroup.Support) else None
         if not isolation.drops_root:
-            return _run_as(job, limits, isolation, None, support)
+            return _run_as(job, limits, isolation, None, support, ahead)
         with _claimed_uid() as uid:
-            return _run_as(job, limits, isolation, uid, support)
+            return _run_as(job, limits, isolation, uid, support, ahead)
     except judges.JudgeServerError as exc:
         return SandboxResult("error", f"sandbox failure: {exc}"[:300], total=len(job.units))
     except Exception as exc:  # a fault of this host code must fail one check, not a training run
@@ -317,41 +320,11 @@ def free_names(units: tuple[str, ...]) -> list[str]:
     return sorted(read - bound)
 
 
-def _reap(proc):
-    if isinstance(proc, judges.ForkedJudge):
-        return proc.reap()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage
-
-
-def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, support: cgroup.Support | None
-            ) -> SandboxResult:
-    with judges.server(_env()) as server:
-        return _run_with(job, limits, isolation, uid, support, server)
-
-
-def _run_with(job: Job, limits: Limits, isolation: Isolation, uid: int | None, support: cgroup.Support | None,
-              server: judges.JudgeServer) -> SandboxResult:
-    scored = job.scored if job.scored is not None else program_units(
-        job.units, job.setup, job.prefix, job.candidate, job.candidate is not None)
+def _start_candidate(isolation: Isolation, limits: Limits, support: cgroup.Support | None, cwd: str
+                     ) -> prestart.Started:
+    """The candidate harness, started in its sandbox (and its fresh cgroup) and waiting for its job on stdin."""
     calls_r, calls_w = os.pipe()
     reply_r, reply_w = os.pipe()
-    callee_job = marshal.dumps({
-        "program": job.program, "limits": limits.to_dict(), "uid": uid, "hidden": list(isolation.hidden),
-        "count_strays": isolation.pid_namespace, "pin_import_paths": isolation.pin_import_paths,
-        "prctl": not isolation.pid_namespace, "calls_fd": calls_r, "reply_fd": reply_w,
-    })
-    judge_job = marshal.dumps({
-        "prefix": job.prefix, "setup": job.setup, "units": list(job.units), "names": free_names(job.units), "scored": list(scored),
-        "entry_point": job.candidate,
-        "candidate": job.candidate is not None, "stop_on_failure": job.stop_on_failure, "calls_fd": calls_w, "reply_fd": reply_r,
-        "reply_bytes": limits.output_bytes, "cpu_seconds": limits.cpu_seconds, "memory_bytes": max(limits.memory_bytes, JUDGE_MEMORY),
-        "hide": not isolation.pid_namespace and uid is None,
-    })
-    cwd, scratch = isolation.workdir(uid)
-    start = time.monotonic()
-    procs: list = []
     filter_fd = seccomp.filter_fd() if isolation.name == "bwrap" else None
     candidate_fds = (calls_r, reply_w) + ((filter_fd,) if filter_fd is not None else ())
     group = None
@@ -360,24 +333,87 @@ def _run_with(job: Job, limits: Limits, isolation: Isolation, uid: int | None, s
         if support is not None:  # every process the program starts shares one memory bound
             group = cgroup.CandidateCgroup(support, limits.memory_bytes, limits.processes)
             command = group.wrap(command)
-        procs.append(subprocess.Popen(
+        proc = subprocess.Popen(
             command, cwd=cwd, env=_env(),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             close_fds=True, pass_fds=candidate_fds,
-        ))
-        procs.append(server.spawn(calls_w, reply_r))  # a fork of the judge server (judge_server.py)
+        )
+    except BaseException:
+        if group is not None:
+            group.remove()
+        os.close(calls_w)
+        os.close(reply_r)
+        raise
+    finally:
+        for fd in (calls_r, reply_w, filter_fd):
+            if fd is not None:
+                os.close(fd)
+    return prestart.Started(proc, group, calls_w, reply_r, calls_r, reply_w)
+
+
+def _reap(proc):
+    if isinstance(proc, judges.ForkedJudge):
+        return proc.reap()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage
+
+
+def prestart_key(isolation: Isolation, limits: Limits, support: cgroup.Support | None) -> tuple:
+    """What a candidate started ahead must match to serve a check (``prestart.py``)."""
+    return isolation, limits, support
+
+
+def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, support: cgroup.Support | None,
+            ahead: bool = False) -> SandboxResult:
+    with judges.server(_env()) as server:
+        return _run_with(job, limits, isolation, uid, support, server, ahead)
+
+
+def _run_with(job: Job, limits: Limits, isolation: Isolation, uid: int | None, support: cgroup.Support | None,
+              server: judges.JudgeServer, ahead: bool) -> SandboxResult:
+    scored = job.scored if job.scored is not None else program_units(
+        job.units, job.setup, job.prefix, job.candidate, job.candidate is not None)
+    cwd, scratch = isolation.workdir(uid)
+    start = time.monotonic()
+    procs: list = []
+    key = prestart_key(isolation, limits, support)
+    started = prestart.take(key) if isolation.name == "bwrap" else None
+    try:
+        if started is None:
+            started = _start_candidate(isolation, limits, support, cwd)
+        procs.append(started.proc)
+        procs.append(server.spawn(started.calls_w, started.reply_r))  # a fork of the judge server (judge_server.py)
     except BaseException:
         for proc in procs:
             _kill_everything(proc.pid, uid)
             _reap(proc)
-        if group is not None:
-            group.remove()
+        if started is not None and started.group is not None:
+            started.group.remove()
         raise
     finally:
-        for fd in (calls_r, calls_w, reply_r, reply_w, filter_fd):
-            if fd is not None:
-                os.close(fd)
+        if started is not None:
+            os.close(started.calls_w)
+            os.close(started.reply_r)
+    if ahead and isolation.name == "bwrap":  # the next check's candidate starts while this one runs (prestart.py)
+        try:
+            prestart.keep(key, _start_candidate(isolation, limits, support, "/"))
+        except Exception:  # not this check's business: the next check starts its own
+            log.debug("code sandbox: could not start the next candidate ahead", exc_info=True)
     candidate, judge = procs
+    group = started.group
+    callee_job = marshal.dumps({
+        "program": job.program, "limits": limits.to_dict(), "uid": uid, "hidden": list(isolation.hidden),
+        "count_strays": isolation.pid_namespace, "pin_import_paths": isolation.pin_import_paths,
+        "prctl": not isolation.pid_namespace, "calls_fd": started.calls_fd, "reply_fd": started.reply_fd,
+    })
+    judge_job = marshal.dumps({
+        "prefix": job.prefix, "setup": job.setup, "units": list(job.units), "names": free_names(job.units), "scored": list(scored),
+        "entry_point": job.candidate,
+        "candidate": job.candidate is not None, "stop_on_failure": job.stop_on_failure, "calls_fd": -1, "reply_fd": -1,
+        "reply_bytes": limits.output_bytes, "cpu_seconds": limits.cpu_seconds, "memory_bytes": max(limits.memory_bytes, JUDGE_MEMORY),
+        "hide": not isolation.pid_namespace and uid is None,
+    })
     streams = _Streams()
     out, err = streams.add(candidate, callee_job, "candidate")
     verdict, judge_err = streams.add(judge, judge_job, "judge")
