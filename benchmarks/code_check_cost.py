@@ -91,7 +91,7 @@ def stages(count: int) -> dict[str, float]:
         fd = seccomp.filter_fd()
         group = cgroup.CandidateCgroup(support, limits.memory_bytes, limits.processes) if wrap else None
         command = isolation.command(python, "pass", limits.workdir_bytes, fd)
-        subprocess.run(group.wrap(command) if group else command, pass_fds=(fd,), env=_env(), cwd="/")
+        subprocess.run(group.wrap(command) if group else command, pass_fds=(fd,), env=_env(), cwd="/", check=True)
         os.close(fd)
         if group:
             group.kill()
@@ -118,7 +118,7 @@ def stages(count: int) -> dict[str, float]:
     def judge_interpreter():  # the earlier design: the judge as its own interpreter
         calls_w, reply_r = channel()
         done = subprocess.run([sys.executable, "-I", "-S", "-c", JUDGE_SOURCE], input=empty_job(calls_w, reply_r),
-                              capture_output=True, env=_env(), cwd="/", pass_fds=(calls_w, reply_r))
+                              capture_output=True, env=_env(), cwd="/", pass_fds=(calls_w, reply_r), check=False)
         os.close(calls_w)
         os.close(reply_r)
         assert b'"gone"' in done.stdout, done
@@ -143,13 +143,13 @@ def stages(count: int) -> dict[str, float]:
     bodies = iter([p.reference[len(p.prefix):] for p in problems] * 2)
     rounds = iter(problems * 2)
     steps = {
-        "interpreter (python -I -S -c pass)": lambda: subprocess.run([python, "-I", "-S", "-c", "pass"]),
+        "interpreter (python -I -S -c pass)": lambda: subprocess.run([python, "-I", "-S", "-c", "pass"], check=True),
         "bwrap + interpreter": lambda: sandboxed(False),
         "cgroup create + remove (no process)": cgroup_alone,
         "cgroup + bwrap + interpreter (join, kill, remove)": lambda: sandboxed(True),
         "judge as its own interpreter": judge_interpreter,
         "judge forked by the judge server": judge_fork,
-        "whole check (this checkout)": lambda: checker.check(next(rounds), next(bodies)),
+        "whole check, one at a time (none started ahead)": lambda: checker.check(next(rounds), next(bodies)),
     }
     try:
         return {name: _median_ms(fn, count) for name, fn in steps.items()}

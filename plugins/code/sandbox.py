@@ -1,8 +1,9 @@
 """Check one untrusted program against its tests: two processes, and the verdict from the one without the program.
 
 The host side of ``judge.py`` and ``callee.py``. Per check it makes two pipes, starts the candidate (the
-model's program, behind the chosen isolation) holding one end of each, and the judge (the tests, a plain
-process outside the sandbox) holding the other ends, each in its own process group. It feeds both their jobs
+model's program, behind the chosen isolation) holding one end of each, or takes one started ahead with its pipes
+(``prestart.py``), and has the judge server fork the judge (the tests, a plain process outside the sandbox;
+``judge_server.py``) holding the other ends, each in its own process group. It feeds both their jobs
 and reads their output under caps until the judge has reported and the candidate has exited, or the wall clock
 runs out; then it kills both groups (and, where the program ran as a dedicated uid, every process of that
 uid) so nothing outlives the check.
@@ -28,7 +29,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import time

@@ -87,7 +87,7 @@ def _c_codec():
                 None, True, 1, -2.5, "\u00e9\n", [("t", "x"), ("v", [float("inf")])]]:
             return None
         return encode, decode
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever goes wrong here, the json package does the work
         return None
 
 

@@ -6,7 +6,6 @@ import os
 import signal
 
 import pytest
-
 from boostlora_plugins.code import judges
 from boostlora_plugins.code.sandbox import Job, run_job
 

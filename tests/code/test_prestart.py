@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from boostlora_plugins.code import cgroup, prestart
 from boostlora_plugins.code.checker import Checker
 from boostlora_plugins.code.data import Problem
