@@ -41,23 +41,24 @@ def _problems(count: int):
     return load_humaneval_package()[:count]
 
 
-def measure(design: str, count: int) -> float:
-    """Seconds per program of ``design`` over the first ``count`` problems (run in a process of its own)."""
+def measure(design: str, count: int, workers: int = 1) -> float:
+    """Seconds per program of ``design`` over the first ``count`` problems, ``workers`` checks at a time (run in
+    a process of its own)."""
     sys.path.insert(0, str(HERE))
     import code_sandbox
 
     problems = _problems(count)
     if design in ("baseline", "checker"):
-        seconds, passed = code_sandbox.time_checker(problems, "bwrap", 1)
+        seconds, passed = code_sandbox.time_checker(problems, "bwrap", workers)
     elif design == "single_process":
-        seconds, passed = code_sandbox.time_single_process(problems, "bwrap", 1)
+        seconds, passed = code_sandbox.time_single_process(problems, "bwrap", workers)
     elif design == "single_process_cgroup":  # the same memory bound as the checker's candidate
         from boostlora_plugins.code import cgroup
 
         support = cgroup.probe()
         if not isinstance(support, cgroup.Support):
             raise SystemExit(f"single_process_cgroup: no cgroup here ({support})")
-        seconds, passed = code_sandbox.time_single_process(problems, "bwrap", 1, support)
+        seconds, passed = code_sandbox.time_single_process(problems, "bwrap", workers, support)
     else:
         seconds, passed = code_sandbox.time_bare(problems)
     if passed != len(problems):
@@ -157,16 +158,17 @@ def stages(count: int) -> dict[str, float]:
         server.close()
 
 
-def compare(baseline: str, count: int, rounds: int) -> dict[str, list[float]]:
+def compare(baseline: str, count: int, rounds: int, workers: int = 1, designs=DESIGNS) -> dict[str, list[float]]:
     """Seconds per program of each design, forwards then backwards, ``rounds`` times; each sample a fresh process."""
-    order = list(DESIGNS) + list(reversed(DESIGNS))
-    samples: dict[str, list[float]] = {d: [] for d in DESIGNS}
+    order = list(designs) + list(reversed(designs))
+    samples: dict[str, list[float]] = {d: [] for d in designs}
     for _ in range(rounds):
         for design in order:
             env = dict(os.environ, OMP_NUM_THREADS="1")
             if design == "baseline":
                 env["PYTHONPATH"] = baseline
-            done = subprocess.run([sys.executable, __file__, "--measure", design, "--programs", str(count)], env=env,
+            done = subprocess.run([sys.executable, __file__, "--measure", design, "--programs", str(count),
+                                   "--workers", str(workers)], env=env,
                                   capture_output=True, text=True, check=True)
             samples[design].append(float(done.stdout.strip().splitlines()[-1]))
             print(f"  {design:<22} {samples[design][-1] * 1000:7.1f} ms/program", flush=True)
@@ -179,11 +181,13 @@ def main() -> None:
     parser.add_argument("--stages", action="store_true", help="time each step of a check")
     parser.add_argument("--baseline", help="PYTHONPATH of the boostlora version to compare against")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the comparison (each: every design forwards, then backwards)")
+    parser.add_argument("--workers", type=int, default=1, help="checks at a time in the comparison (bare: always 1)")
+    parser.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS), help="designs to compare")
     parser.add_argument("--measure", choices=DESIGNS, help=argparse.SUPPRESS)
     parser.add_argument("--json", help="write the numbers here")
     args = parser.parse_args()
     if args.measure:
-        print(measure(args.measure, args.programs))
+        print(measure(args.measure, args.programs, args.workers))
         return
     numbers: dict = {"programs": args.programs}
     if args.stages:
@@ -191,7 +195,7 @@ def main() -> None:
         for name, ms in numbers["stages_ms"].items():
             print(f"{name:<52} {ms:7.1f} ms")
     if args.baseline:
-        samples = compare(args.baseline, args.programs, args.rounds)
+        samples = compare(args.baseline, args.programs, args.rounds, args.workers, args.designs)
         numbers["ms_per_program_samples"] = {d: [s * 1000 for s in v] for d, v in samples.items()}
         numbers["ms_per_program_median"] = {d: statistics.median(v) * 1000 for d, v in samples.items()}
         for design, ms in numbers["ms_per_program_median"].items():
