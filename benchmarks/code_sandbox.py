@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from boostlora import ConfigError
+from boostlora_plugins.code import cgroup
 from boostlora_plugins.code.checker import Checker
 from boostlora_plugins.code.data import load_humaneval_package
 from boostlora_plugins.code.extract import assemble
@@ -66,8 +67,9 @@ def time_bare(problems) -> tuple[float, int]:
     return time.perf_counter() - start, passed
 
 
-def single_process_check(problem, isolation, limits: Limits) -> bool:
-    """One canonical solution through the earlier design: tests and program in one sandboxed interpreter."""
+def single_process_check(problem, isolation, limits: Limits, support=None) -> bool:
+    """One canonical solution through the earlier design: tests and program in one sandboxed interpreter
+    (in a memory cgroup of its own, as the checker's candidate is, when ``support`` is a ``cgroup.Support``)."""
     program = assemble(problem.prefix, problem.reference[len(problem.prefix):], problem.entry_point)
     nonce = secrets.token_hex(16)
 
@@ -77,8 +79,14 @@ def single_process_check(problem, isolation, limits: Limits) -> bool:
                "hidden": list(isolation.hidden), "count_strays": isolation.pid_namespace,
                "pin_import_paths": isolation.pin_import_paths, "prctl": not isolation.pid_namespace}
         cwd, scratch = isolation.workdir(uid)
-        done = subprocess.run(isolation.command(sandbox_python(), SINGLE_PROCESS_RUNNER, limits.workdir_bytes),
-                              input=marshal.dumps(job), capture_output=True, timeout=60, cwd=cwd, start_new_session=True)
+        command = isolation.command(sandbox_python(), SINGLE_PROCESS_RUNNER, limits.workdir_bytes)
+        group = cgroup.CandidateCgroup(support, limits.memory_bytes, limits.processes) if support else None
+        try:
+            done = subprocess.run(group.wrap(command) if group else command, input=marshal.dumps(job),
+                                  capture_output=True, timeout=60, cwd=cwd, start_new_session=True)
+        finally:
+            if group:
+                group.remove()
         if scratch:
             subprocess.run(["rm", "-rf", scratch])
         out = done.stdout
@@ -94,11 +102,11 @@ def single_process_check(problem, isolation, limits: Limits) -> bool:
         return run(uid)
 
 
-def time_single_process(problems, level: str, workers: int) -> tuple[float, int]:
+def time_single_process(problems, level: str, workers: int, support=None) -> tuple[float, int]:
     isolation, limits = select(level), Limits()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        passed = sum(pool.map(lambda p: single_process_check(p, isolation, limits), problems))
+        passed = sum(pool.map(lambda p: single_process_check(p, isolation, limits, support), problems))
     return time.perf_counter() - start, passed
 
 

@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from boostlora import ConfigError, Verdict
 
-from . import cgroup, memory
+from . import cgroup, memory, prestart
 from .data import Problem, program_units
 from .extract import assemble
 from .isolation import Isolation, select
 from .limits import Limits
-from .sandbox import Job, SandboxResult, run_job
+from .sandbox import Job, SandboxResult, prestart_key, run_job
 
 
 def available_cores() -> int:
@@ -68,8 +68,9 @@ class Checker:
         self.memory_mechanism = memory.mechanism(self.cgroups)
         self.memory_bound = memory.log_once(self.limits, self.isolation.name, self.cgroups)
 
-    def check(self, problem: Problem, answer: object) -> SandboxResult:
-        """Run ``answer`` against ``problem``'s tests; a result, never an exception."""
+    def check(self, problem: Problem, answer: object, ahead: bool = False) -> SandboxResult:
+        """Run ``answer`` against ``problem``'s tests; a result, never an exception. ``ahead``: another check follows
+        (its candidate starts while this one runs; see ``prestart.py``)."""
         if not problem.units:
             return SandboxResult("no_tests", f"problem {problem.task_id} has no tests; nothing can show the answer is right")
         if not isinstance(answer, str) or not answer.strip():
@@ -81,13 +82,19 @@ class Checker:
             return SandboxResult("no_code", f"the answer could not be read as code: {type(exc).__name__}", total=len(problem.units))
         if not self.stop_on_failure:
             job = dataclasses.replace(job, stop_on_failure=False)
-        return run_job(job, self.limits, self.isolation, self.cgroups)
+        return run_job(job, self.limits, self.isolation, self.cgroups, ahead)
 
     def check_many(self, problems: Sequence[Problem], answers: Sequence[object]) -> list[SandboxResult]:
         """``check`` over pairs, in parallel, results in input order."""
         if len(problems) != len(answers):
             raise ConfigError(f"{len(problems)} problems but {len(answers)} answers")
-        if self.workers == 1 or len(problems) < 2:
-            return [self.check(p, a) for p, a in zip(problems, answers)]
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            return list(pool.map(self.check, problems, answers))
+        # every check but the last ``workers`` starts the candidate of a check still to come
+        aheads = [i < len(problems) - self.workers for i in range(len(problems))]
+        try:
+            if self.workers == 1 or len(problems) < 2:
+                return [self.check(p, a, ahead) for p, a, ahead in zip(problems, answers, aheads)]
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                return list(pool.map(self.check, problems, answers, aheads))
+        finally:  # none waits between batches
+            support = self.cgroups if isinstance(self.cgroups, cgroup.Support) else None
+            prestart.discard(prestart_key(self.isolation, self.limits, support))

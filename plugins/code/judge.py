@@ -58,6 +58,10 @@ Not faithful, and why:
   ``defaultdict`` whose factory is not a builtin type loses its factory (see ``wire.py``); an exception never
   arrives as the program's own class, only as its builtin base (``isinstance(e, Invalid)`` cannot hold).
 
+Started two ways: as its own interpreter (``python -I -S -c``), or, the default, forked for one job by a
+judge server (``judge_server.py``) that has already started an interpreter and imported these definitions,
+which saves a check about 20 ms of start-up and imports. Either way this process serves exactly one candidate.
+
 Protocol. stdin: one job (``marshal``). stdout (read only by the host): ``passed <i>`` after each passing
 unit, so a graded count survives a later timeout, ``scored <i>`` after it when the unit is one a graded score
 counts (it uses the program, by the host's reading of its code) and it did call the program, and a final
@@ -254,8 +258,12 @@ def _not_dumpable():
     ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
 
 
-def main():
+def main(calls_fd=None, reply_fd=None):
+    """Run one job read from stdin. ``calls_fd``/``reply_fd``: the call channel's descriptors in this process when
+    they differ from the job's numbers (a judge forked by ``judge_server.py`` received them over a socket)."""
     job = marshal.loads(sys.stdin.buffer.read())
+    if calls_fd is not None:
+        job["calls_fd"], job["reply_fd"] = calls_fd, reply_fd
     out = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1):  # the tests' own prints go nowhere; only this harness writes reports

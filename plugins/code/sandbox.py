@@ -1,8 +1,9 @@
 """Check one untrusted program against its tests: two processes, and the verdict from the one without the program.
 
 The host side of ``judge.py`` and ``callee.py``. Per check it makes two pipes, starts the candidate (the
-model's program, behind the chosen isolation) holding one end of each, and the judge (the tests, a plain
-process outside the sandbox) holding the other ends, each in its own process group. It feeds both their jobs
+model's program, behind the chosen isolation) holding one end of each, or takes one started ahead with its pipes
+(``prestart.py``), and has the judge server fork the judge (the tests, a plain process outside the sandbox;
+``judge_server.py``) holding the other ends, each in its own process group. It feeds both their jobs
 and reads their output under caps until the judge has reported and the candidate has exited, or the wall clock
 runs out; then it kills both groups (and, where the program ran as a dedicated uid, every process of that
 uid) so nothing outlives the check.
@@ -28,7 +29,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cgroup, seccomp
+from . import cgroup, judges, prestart, seccomp
 from . import limits as L
 from .data import bound_names, program_units
 from .isolation import Isolation, sandbox_python
@@ -284,18 +284,23 @@ class _Streams:
                     pass
 
 
-def run_job(job: Job, limits: Limits, isolation: Isolation, cgroups: cgroup.Support | str | None = None) -> SandboxResult:
+def run_job(job: Job, limits: Limits, isolation: Isolation, cgroups: cgroup.Support | str | None = None,
+            ahead: bool = False) -> SandboxResult:
     """Run ``job`` under ``limits`` inside ``isolation``. Never raises, whatever the program does or writes.
 
     ``cgroups``: where the program's memory cgroup is made (None: ``cgroup.probe()``, what this machine allows; a
-    string, the reason there is none: rlimits only)."""
+    string, the reason there is none: rlimits only). ``ahead``: another check with the same limits follows, so
+    start its candidate now (``prestart.py``; bubblewrap only); whoever passes it discards what is left waiting
+    (``prestart.discard``)."""
     try:
         support = cgroup.probe() if cgroups is None else cgroups
         support = support if isinstance(support, cgroup.Support) else None
         if not isolation.drops_root:
-            return _run_as(job, limits, isolation, None, support)
+            return _run_as(job, limits, isolation, None, support, ahead)
         with _claimed_uid() as uid:
-            return _run_as(job, limits, isolation, uid, support)
+            return _run_as(job, limits, isolation, uid, support, ahead)
+    except judges.JudgeServerError as exc:
+        return SandboxResult("error", f"sandbox failure: {exc}"[:300], total=len(job.units))
     except Exception as exc:  # a fault of this host code must fail one check, not a training run
         log.exception("code sandbox: internal error while checking a program")
         return SandboxResult("error", f"sandbox failure: {type(exc).__name__}: {exc}"[:300], total=len(job.units))
@@ -315,33 +320,11 @@ def free_names(units: tuple[str, ...]) -> list[str]:
     return sorted(read - bound)
 
 
-def _reap(proc: subprocess.Popen):
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage
-
-
-def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, support: cgroup.Support | None
-            ) -> SandboxResult:
-    scored = job.scored if job.scored is not None else program_units(
-        job.units, job.setup, job.prefix, job.candidate, job.candidate is not None)
+def _start_candidate(isolation: Isolation, limits: Limits, support: cgroup.Support | None, cwd: str
+                     ) -> prestart.Started:
+    """The candidate harness, started in its sandbox (and its fresh cgroup) and waiting for its job on stdin."""
     calls_r, calls_w = os.pipe()
     reply_r, reply_w = os.pipe()
-    callee_job = marshal.dumps({
-        "program": job.program, "limits": limits.to_dict(), "uid": uid, "hidden": list(isolation.hidden),
-        "count_strays": isolation.pid_namespace, "pin_import_paths": isolation.pin_import_paths,
-        "prctl": not isolation.pid_namespace, "calls_fd": calls_r, "reply_fd": reply_w,
-    })
-    judge_job = marshal.dumps({
-        "prefix": job.prefix, "setup": job.setup, "units": list(job.units), "names": free_names(job.units), "scored": list(scored),
-        "entry_point": job.candidate,
-        "candidate": job.candidate is not None, "stop_on_failure": job.stop_on_failure, "calls_fd": calls_w, "reply_fd": reply_r,
-        "reply_bytes": limits.output_bytes, "cpu_seconds": limits.cpu_seconds, "memory_bytes": max(limits.memory_bytes, JUDGE_MEMORY),
-        "hide": not isolation.pid_namespace and uid is None,
-    })
-    cwd, scratch = isolation.workdir(uid)
-    start = time.monotonic()
-    procs: list[subprocess.Popen] = []
     filter_fd = seccomp.filter_fd() if isolation.name == "bwrap" else None
     candidate_fds = (calls_r, reply_w) + ((filter_fd,) if filter_fd is not None else ())
     group = None
@@ -350,28 +333,87 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, sup
         if support is not None:  # every process the program starts shares one memory bound
             group = cgroup.CandidateCgroup(support, limits.memory_bytes, limits.processes)
             command = group.wrap(command)
-        procs.append(subprocess.Popen(
+        proc = subprocess.Popen(
             command, cwd=cwd, env=_env(),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             close_fds=True, pass_fds=candidate_fds,
-        ))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", JUDGE_SOURCE], cwd="/", env=_env(), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
-            pass_fds=(calls_w, reply_r),
-        ))
+        )
+    except BaseException:
+        if group is not None:
+            group.remove()
+        os.close(calls_w)
+        os.close(reply_r)
+        raise
+    finally:
+        for fd in (calls_r, reply_w, filter_fd):
+            if fd is not None:
+                os.close(fd)
+    return prestart.Started(proc, group, calls_w, reply_r, calls_r, reply_w)
+
+
+def _reap(proc):
+    if isinstance(proc, judges.ForkedJudge):
+        return proc.reap()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage
+
+
+def prestart_key(isolation: Isolation, limits: Limits, support: cgroup.Support | None) -> tuple:
+    """What a candidate started ahead must match to serve a check (``prestart.py``)."""
+    return isolation, limits, support
+
+
+def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, support: cgroup.Support | None,
+            ahead: bool = False) -> SandboxResult:
+    with judges.server(_env()) as server:
+        return _run_with(job, limits, isolation, uid, support, server, ahead)
+
+
+def _run_with(job: Job, limits: Limits, isolation: Isolation, uid: int | None, support: cgroup.Support | None,
+              server: judges.JudgeServer, ahead: bool) -> SandboxResult:
+    scored = job.scored if job.scored is not None else program_units(
+        job.units, job.setup, job.prefix, job.candidate, job.candidate is not None)
+    cwd, scratch = isolation.workdir(uid)
+    start = time.monotonic()
+    procs: list = []
+    key = prestart_key(isolation, limits, support)
+    started = prestart.take(key) if isolation.name == "bwrap" else None
+    try:
+        if started is None:
+            started = _start_candidate(isolation, limits, support, cwd)
+        procs.append(started.proc)
+        procs.append(server.spawn(started.calls_w, started.reply_r))  # a fork of the judge server (judge_server.py)
     except BaseException:
         for proc in procs:
             _kill_everything(proc.pid, uid)
             _reap(proc)
-        if group is not None:
-            group.remove()
+        if started is not None and started.group is not None:
+            started.group.remove()
         raise
     finally:
-        for fd in (calls_r, calls_w, reply_r, reply_w, filter_fd):
-            if fd is not None:
-                os.close(fd)
+        if started is not None:
+            os.close(started.calls_w)
+            os.close(started.reply_r)
+    if ahead and isolation.name == "bwrap":  # the next check's candidate starts while this one runs (prestart.py)
+        try:
+            prestart.keep(key, _start_candidate(isolation, limits, support, "/"))
+        except Exception:  # not this check's business: the next check starts its own
+            log.debug("code sandbox: could not start the next candidate ahead", exc_info=True)
     candidate, judge = procs
+    group = started.group
+    callee_job = marshal.dumps({
+        "program": job.program, "limits": limits.to_dict(), "uid": uid, "hidden": list(isolation.hidden),
+        "count_strays": isolation.pid_namespace, "pin_import_paths": isolation.pin_import_paths,
+        "prctl": not isolation.pid_namespace, "calls_fd": started.calls_fd, "reply_fd": started.reply_fd,
+    })
+    judge_job = marshal.dumps({
+        "prefix": job.prefix, "setup": job.setup, "units": list(job.units), "names": free_names(job.units), "scored": list(scored),
+        "entry_point": job.candidate,
+        "candidate": job.candidate is not None, "stop_on_failure": job.stop_on_failure, "calls_fd": -1, "reply_fd": -1,
+        "reply_bytes": limits.output_bytes, "cpu_seconds": limits.cpu_seconds, "memory_bytes": max(limits.memory_bytes, JUDGE_MEMORY),
+        "hide": not isolation.pid_namespace and uid is None,
+    })
     streams = _Streams()
     out, err = streams.add(candidate, callee_job, "candidate")
     verdict, judge_err = streams.add(judge, judge_job, "judge")
@@ -390,7 +432,7 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, sup
             if over:
                 stopped = L.OUTPUT if over == "candidate" else "judge_output"
                 break
-            if judge_done_at is None and _exited(judge.pid):
+            if judge_done_at is None and judge.exited():
                 judge_done_at = time.monotonic()
             if judge_done_at is None or busy or streams.open_readers((judge.stdout, judge.stderr)):
                 continue
@@ -400,12 +442,15 @@ def _run_as(job: Job, limits: Limits, isolation: Isolation, uid: int | None, sup
                 lingered = True
                 break
     finally:
-        for proc, proc_uid in ((judge, None), (candidate, uid)):
-            if not _exited(proc.pid):
-                _kill_everything(proc.pid, proc_uid)
-        _reap(judge)
-        usage = _reap(candidate)
-        streams.close(procs)
+        try:
+            if not judge.exited():
+                _kill_everything(judge.pid, None)
+            judge.reap()
+        finally:
+            if not _exited(candidate.pid):
+                _kill_everything(candidate.pid, uid)
+            usage = _reap(candidate)
+            streams.close(procs)
     report, passed_units, scored_units = _read_verdict(verdict, len(job.units), scored)
     clean = (report is not None and report["limit"] not in (L.PROCESSES, L.STRAY_PROCESSES) and not report["strays"]
              and not lingered)

@@ -97,3 +97,30 @@ def test_seccomp_filter_is_whole_instructions():
         pytest.skip("no seccomp filter for this machine")
     code = seccomp.program()
     assert len(code) == 14 * 8
+
+
+def test_the_c_codec_reads_and_writes_what_the_json_package_does():
+    """wire.py calls ``_json`` directly (the candidate then imports neither ``json`` nor ``re``): same text out, same
+    values in, and whatever ``json.loads`` refuses is refused too."""
+    import json
+
+    from boostlora_plugins.code import wire
+
+    assert wire._c_codec() is not None and wire._CODEC[0].__qualname__.startswith("_c_codec")
+    encode, decode = wire._CODEC
+    values = [None, True, 0, -7, 10**300, 1.5, -0.0, float("inf"), "", "é\n\x00\u2028\ud800", [], [1, [2, [3]]],
+              {"t": "tuple", "v": [1, "a"]}, {"a": {"b": None}}]
+    for value in values:
+        assert encode(value) == json.dumps(value, separators=(",", ":"))
+    texts = [encode(v) for v in values] + [" [1, 2] ", "\t{\"a\" : 1}\n", "NaN", "-Infinity", "1e400", "[1,]", "[1] x",
+                                            "", " ", "'a'", '"\x01"', "[" * 100_000, "01", "tru", '{"a":1', "1" * 5000]
+    for text in texts:
+        try:
+            expected = ("ok", json.loads(text, object_pairs_hook=list))
+        except (ValueError, RecursionError):
+            expected = ("refused",)
+        try:
+            got = ("ok", decode(text, list))
+        except (ValueError, RecursionError, StopIteration):
+            got = ("refused",)
+        assert repr(got) == repr(expected), text[:40]
