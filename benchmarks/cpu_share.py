@@ -1,10 +1,10 @@
-"""A GRPO step's cost on a quiet CPU and beside busy processes, under OpenMP's active and passive wait policies,
+"""A GRPO step's cost on a quiet CPU and beside busy processes, under OpenMP's wait settings,
 and how close the step's loss and backward come to the machine's own matrix-multiply speed, all in one run.
 
-Why: PyTorch's CPU kernels run on OpenMP threads. Under ``OMP_WAIT_POLICY=ACTIVE`` behaviour (GNU OpenMP spins for
-a while at every barrier before sleeping) a thread that waits for a descheduled sibling burns the CPU that sibling
-needs, so on an oversubscribed machine a step can cost far more than its fair share. ``PASSIVE`` makes waiting
-threads sleep at once. The policy is read when the OpenMP runtime loads, so every measurement runs in a fresh
+Why: PyTorch's CPU kernels run on OpenMP threads. By default GNU OpenMP spins for a while at every barrier before
+sleeping, so a thread that waits for a descheduled sibling burns the CPU that sibling needs, and on an
+oversubscribed machine a step can cost far more than its fair share. ``OMP_WAIT_POLICY=PASSIVE`` makes waiting
+threads sleep at once; ``GOMP_SPINCOUNT`` shortens the spin. The policy is read when the OpenMP runtime loads, so every measurement runs in a fresh
 interpreter with the variable set before torch is imported.
 
 A "step" here is the default job's GRPO step in miniature, on SmolLM2-135M with a round adapter in all 30 layers
@@ -12,12 +12,10 @@ A "step" here is the default job's GRPO step in miniature, on SmolLM2-135M with 
 forward and backward on ``--rows`` sequences with gradient checkpointing. Busy neighbours are ``--busy`` processes
 spinning in pure Python (one core each). Order A B B A over policies, medians of ``--repeats``.
 
-FLOPs of the loss and backward are counted from the model's shapes: every linear layer (and the LM head) costs
-2 x in x out per token for the forward, the same again for the gradient with respect to its input (the base
-weights are frozen, so no weight gradient is formed; the adapters' own products are under 0.1% and left out),
-and once more for the forward that gradient checkpointing recomputes: 6 x in x out per token in all; attention
-scores and values add 2 x 2 x seq x hidden per token per layer, three times. The machine's reference is a
-2048 x 2048 fp32 matrix product at the same thread count, in the same process.
+FLOPs of the loss and backward are counted by torch's own counter (``torch.utils.flop_counter.FlopCounterMode``)
+over one untimed pass of the same batch: every matrix product the step really runs, from the shapes of the model
+and the batch, including the forward that gradient checkpointing repeats and no weight gradient of the frozen
+base. The machine's reference is a 2048 x 2048 fp32 matrix product at the same thread count, in the same process.
 
     python benchmarks/cpu_share.py [--threads 2] [--busy 2] [--repeats 2] [--markdown out.md]
 """
@@ -36,7 +34,14 @@ from typing import Any
 
 from outputs import publish
 
-POLICIES = ("ACTIVE", "PASSIVE")
+#: What each measured variant adds to the environment: libgomp's default (spin a while at a barrier, then sleep),
+#: sleeping at once, and a short spin before sleeping.
+VARIANTS = {
+    "default": {},
+    "OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"},
+    "GOMP_SPINCOUNT=1000": {"GOMP_SPINCOUNT": "1000"},
+}
 
 
 def matmul_flops(threads: int, size: int = 2048, repeats: int = 5) -> float:
@@ -53,19 +58,10 @@ def matmul_flops(threads: int, size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / min(times)
 
 
-def loss_flops(model: Any, tokens: int, seq: int) -> float:
-    """FLOPs of one checkpointed forward + input-gradient backward over ``tokens`` tokens of length ``seq``."""
-    from torch import nn
-
-    linear = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
-    config = model.config
-    attention = 2 * 2 * seq * config.hidden_size * config.num_hidden_layers
-    return 3 * tokens * (2 * linear + attention)
-
-
 def one(args: argparse.Namespace) -> dict[str, Any]:
-    """The child: one step's parts, timed (its OMP_WAIT_POLICY was set by the parent)."""
+    """The child: one step's parts, timed (its OpenMP settings were put in its environment by the parent)."""
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     sys.path.insert(0, str(Path(__file__).parent))
     from boostlora.method.adapter import attach_round_adapter, resolve_targets
@@ -92,11 +88,13 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
     ids = torch.randint(0, tokenizer.vocab_size, (args.rows, seq), generator=torch.Generator().manual_seed(0))
     peft_model.train()
     peft_model.base_model.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    with FlopCounterMode(display=False) as counter:  # counted once, untimed: what the step really multiplies
+        peft_model(input_ids=ids, labels=ids).loss.backward()
+    flops = counter.get_total_flops()
     start = time.perf_counter()
     loss = peft_model(input_ids=ids, labels=ids).loss
     loss.backward()
     backward = time.perf_counter() - start
-    flops = loss_flops(peft_model.base_model.model, args.rows * seq, seq)
     return {"generation_s": generation, "loss_backward_s": backward, "step_s": generation + backward,
             "achieved_flops": flops / backward, "matmul_flops": reference}
 
@@ -106,7 +104,8 @@ def spinners(count: int) -> list[subprocess.Popen]:
 
 
 def measure(policy: str, busy: int, args: argparse.Namespace) -> dict[str, Any]:
-    env = {**os.environ, "OMP_WAIT_POLICY": policy}
+    env = {key: value for key, value in os.environ.items() if key not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(VARIANTS[policy])
     command = [sys.executable, __file__, "--child", "--threads", str(args.threads), "--model", args.model,
                "--prompts", str(args.prompts), "--rows", str(args.rows)]
     neighbours = spinners(busy)
@@ -133,16 +132,16 @@ def markdown(results: dict[str, dict[str, list[dict[str, Any]]]], args: argparse
          f"processes; medians of {args.repeats}, policies in A B B A order. The fair-share slowdown with "
          f"{args.busy} busy processes is about {fair:.1f}x."),
         "",
-        "| OMP_WAIT_POLICY | quiet step | loaded step | loaded / quiet | generation loaded / quiet | loss+backward loaded / quiet |",
+        "| OpenMP waiting | quiet step | loaded step | loaded / quiet | generation loaded / quiet | loss+backward loaded / quiet |",
         "|---|---|---|---|---|---|",
     ]
-    for policy in POLICIES:
+    for policy in results:
         q, lo = med(policy, "quiet", "step_s"), med(policy, "loaded", "step_s")
         g = med(policy, "loaded", "generation_s") / med(policy, "quiet", "generation_s")
         b = med(policy, "loaded", "loss_backward_s") / med(policy, "quiet", "loss_backward_s")
         lines.append(f"| {policy} | {q:.2f} s | {lo:.2f} s | {lo / q:.2f} | {g:.2f} | {b:.2f} |")
-    achieved = [r["achieved_flops"] for p in POLICIES for r in results[p]["quiet"]]
-    reference = [r["matmul_flops"] for p in POLICIES for r in results[p]["quiet"]]
+    achieved = [r["achieved_flops"] for p in results for r in results[p]["quiet"]]
+    reference = [r["matmul_flops"] for p in results for r in results[p]["quiet"]]
     lines += ["", (f"Quiet loss and backward: {statistics.median(achieved) / 1e9:.1f} GFLOP/s achieved against "
                    f"{statistics.median(reference) / 1e9:.1f} GFLOP/s for a 2048 x 2048 fp32 matrix product at the "
                    f"same threads ({statistics.median(achieved) / statistics.median(reference):.0%}).")]
@@ -157,6 +156,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--rows", type=int, default=16, help="sequences in the loss and backward")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--markdown", help="also write the table here")
     parser.add_argument("--json", help="also write the numbers here")
@@ -164,9 +164,10 @@ def main() -> None:
     if args.child:
         print(json.dumps(one(args)))
         return
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {p: {"quiet": [], "loaded": []} for p in POLICIES}
+    variants = tuple(args.variants)
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {p: {"quiet": [], "loaded": []} for p in variants}
     for repeat in range(args.repeats):
-        for policy in (POLICIES if repeat % 2 == 0 else POLICIES[::-1]):
+        for policy in (variants if repeat % 2 == 0 else variants[::-1]):
             for load, busy in (("quiet", 0), ("loaded", args.busy)):
                 row = measure(policy, busy, args)
                 results[policy][load].append(row)

@@ -8,10 +8,11 @@ The peak is the process's resident high-water mark (``VmHWM``), reset after the 
 
 Sides:
   bare_trl            GRPOTrainer + peft TinyLoraConfig, as TRL's and peft's docs show
-  bare_trl_malloc     the same, in a process with boostlora's fixed malloc thresholds (foundation/allocator.py)
-  boostlora_before    the ``grpo`` objective with TRL's own log-probability tiles and glibc's dynamic thresholds
+  bare_trl_env        the same, in the process environment ``boostlora run`` starts in (foundation/launch.py:
+                      glibc's allocator with fixed 1 MiB thresholds and transparent huge pages)
+  boostlora_before    the ``grpo`` objective with TRL's own log-probability tiles and glibc's default allocator
   boostlora_tiles     with the smaller CPU tiles only (objectives/logprob_tiles.py)
-  boostlora           both, as every run does now
+  boostlora           both, as ``boostlora run`` does now
 
 Every boostlora side's trained cores are hashed: equal digests mean the memory changes altered no bit.
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -29,15 +32,17 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from boostlora.foundation.launch import run_environment
 from outputs import publish
 
-SIDES = ("bare_trl", "bare_trl_malloc", "boostlora_before", "boostlora_tiles", "boostlora")
+SIDES = ("bare_trl", "bare_trl_env", "boostlora_before", "boostlora_tiles", "boostlora")
+#: Sides that run in the environment ``boostlora run`` gives itself.
+IN_RUN_ENVIRONMENT = ("bare_trl_env", "boostlora")
 
 
 def one_side(side: str, args: argparse.Namespace) -> dict[str, Any]:
     """Run ``side`` in this process and return its numbers (the child's half of the benchmark)."""
     import torch
-    from boostlora.foundation.allocator import return_freed_memory
     from boostlora.foundation.memory import MIB, peak_rss_bytes, reset_peak
     from boostlora.objectives import logprob_tiles
 
@@ -46,8 +51,6 @@ def one_side(side: str, args: argparse.Namespace) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    if side in ("bare_trl_malloc", "boostlora"):
-        return_freed_memory()
     if side == "boostlora_before":
         logprob_tiles.CPU_TOKENS_PER_TILE = 1 << 30  # never smaller than TRL's own
     settings = argparse.Namespace(model=args.model, steps=args.steps, prompts=16, generations=4, completion=12, u=16,
@@ -55,11 +58,15 @@ def one_side(side: str, args: argparse.Namespace) -> dict[str, Any]:
     model, tokenizer = fresh_model(settings)
     torch.manual_seed(0)
     loaded = peak_rss_bytes()
+    start_cpu = resource.getrusage(resource.RUSAGE_SELF)
     reset_peak()
     start = time.perf_counter()
     run = (bare_trl if side.startswith("bare_trl") else boostlora_round)(model, tokenizer, problems(32, 0), settings)
+    used = resource.getrusage(resource.RUSAGE_SELF)
     return {"side": side, "peak_mb": peak_rss_bytes() / MIB, "loaded_mb": loaded / MIB,
             "round_s": time.perf_counter() - start, "per_step_s": run["per_step_s"],
+            "cpu_s": used.ru_utime - start_cpu.ru_utime + used.ru_stime - start_cpu.ru_stime,
+            "system_cpu_s": used.ru_stime - start_cpu.ru_stime,
             "cores_sha256": run.get("cores_sha256"), "parts_peak_mb": run.get("peak_rss_mb")}
 
 
@@ -70,12 +77,12 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         (f"One GRPO round, {args.steps} steps x 16 prompts x 4 samples x 12 tokens, gradient checkpointing, fp32, "
          f"{args.threads} torch thread(s), {args.model}; each side in a fresh process, one after another."),
         "",
-        "| side | peak RSS over the round | / bare TRL | after loading | per step |",
-        "|---|---|---|---|---|",
+        "| side | peak RSS over the round | / bare TRL | after loading | CPU time over the round (of it system) | per step (wall) |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['side']} | {r['peak_mb']:,.0f} MiB | {r['peak_mb'] / base['peak_mb']:.2f} | "
-                     f"{r['loaded_mb']:,.0f} MiB | {r['per_step_s']:.1f} s |")
+                     f"{r['loaded_mb']:,.0f} MiB | {r['cpu_s']:.1f} s ({r['system_cpu_s']:.1f} s) | {r['per_step_s']:.1f} s |")
     lines += ["", "boostlora sides' trained cores: " + ("bit-identical (one SHA-256)" if len(digests) == 1 else
                                                          f"{len(digests)} different digests")]
     return "\n".join(lines)
@@ -98,7 +105,8 @@ def main() -> None:
     for side in args.sides:
         command = [sys.executable, __file__, "--side", side, "--model", args.model, "--steps", str(args.steps),
                    "--threads", str(args.threads)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        env = run_environment(os.environ) if side in IN_RUN_ENVIRONMENT else dict(os.environ)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
             sys.exit(f"{side} failed:\n{done.stderr[-3000:]}")
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -2,6 +2,6 @@
 
 import sys
 
-from boostlora.cli import main
+from boostlora.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -37,6 +37,7 @@ from boostlora.foundation.errors import (
     StopSignal,
     interruption,
 )
+from boostlora.foundation.launch import relaunch_for_long_commands
 
 DEFAULT_PLUGIN = "math"
 
@@ -312,6 +313,13 @@ def cmd_export(args: argparse.Namespace) -> int:
           f"(load with peft.AutoPeftModelForCausalLM.from_pretrained('{out}'), or "
           f"peft.PeftModel.from_pretrained(base_model, '{out}'))")
     return 0
+
+
+def entry() -> int:
+    """The ``boostlora`` command and ``python -m boostlora``: a long command first gets the process environment a
+    run wants (``foundation/launch.py``: the allocator's settings, read only when a process starts), then ``main``."""
+    relaunch_for_long_commands(sys.argv[1:])
+    return main()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,6 @@ from boostlora.contract.splits import run_splits
 from boostlora.contract.task import Task
 from boostlora.contract.values import Evaluation, Splits
 from boostlora.foundation import distributed
-from boostlora.foundation.allocator import return_freed_memory
 from boostlora.foundation.config import RunConfig, dump_settings
 from boostlora.foundation.device import run_dtype, set_up_process
 from boostlora.foundation.errors import BoostLoraError, ConfigError
@@ -45,7 +44,6 @@ from boostlora.runs.run_identity import (
 
 def start_run(config: RunConfig, run_dir: Path | None, *, resume: bool) -> Run:
     """Resolve the plugin, data, model and subspaces; refuse a bad configuration before anything trains."""
-    return_freed_memory()  # where freed tensors go: before the first large allocation
     task, objective, model_name = open_task(config)
     run_dir = None if run_dir is None else Path(run_dir)
     state = checkpoint_to_resume(run_dir, config, resume)
