@@ -71,13 +71,13 @@ def one_side(side: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def markdown(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    base = next(r for r in rows if r["side"] == "bare_trl")
+    base = next((r for r in rows if r["side"] == "bare_trl"), rows[0])  # ratios to bare TRL, else to the first side
     digests = {r["cores_sha256"] for r in rows if r["cores_sha256"]}
     lines = [
         (f"One GRPO round, {args.steps} steps x 16 prompts x 4 samples x 12 tokens, gradient checkpointing, fp32, "
          f"{args.threads} torch thread(s), {args.model}; each side in a fresh process, one after another."),
         "",
-        "| side | peak RSS over the round | / bare TRL | after loading | CPU time over the round (of it system) | per step (wall) |",
+        f"| side | peak RSS over the round | / {base['side']} | after loading | CPU time over the round (of it system) | per step (wall) |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -110,7 +110,8 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(f"{side} failed:\n{done.stderr[-3000:]}")
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"{side}: peak {rows[-1]['peak_mb']:,.0f} MiB, {rows[-1]['per_step_s']:.1f} s per step", file=sys.stderr, flush=True)
+        print(f"{side}: peak {rows[-1]['peak_mb']:,.0f} MiB, {rows[-1]['per_step_s']:.1f} s per step, "
+              f"{rows[-1]['cpu_s']:.1f} s of CPU", file=sys.stderr, flush=True)
     publish(markdown(rows, args), rows, args.markdown, args.json)
 
 

@@ -7,8 +7,9 @@ Two settings decide how a run uses the machine but are read only once, when the 
   uses: one GRPO step of the default job peaked at 3.6 GB resident. A fixed 1 MiB mmap (and trim) threshold gives
   freed blocks back at once (1.9 GB), but every new block then faults its pages in again, 4 KiB at a time: 25%
   more CPU per step. Backing those blocks with transparent huge pages (``glibc.malloc.hugetlb=1``, which
-  ``madvise``s malloc's memory) removes most of the faults: 1.9 GB at the speed of the default allocator
-  (``benchmarks/memory_peak.py``). Where memory lives never changes a value, so rounds stay bit-identical.
+  ``madvise``s malloc's memory) removes most of the faults: 1.9 GB at 2% more CPU on a quiet machine, up to 26%
+  beside other work (``benchmarks/memory_peak.py``, SPEED.md). Where memory lives never changes a value, so
+  rounds stay bit-identical.
 - **How OpenMP threads wait.** By default GNU OpenMP (PyTorch's CPU threads) spins for a while at every barrier
   before sleeping. When other processes hold the CPUs, a spinning thread burns the time its descheduled sibling
   needs: beside two busy processes on 2 cores a step cost 5.2x its quiet time, where a fair share is 2x
