@@ -21,7 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ablations import accuracies, load_rows
-from boostlora.bench.tables import comparisons
+from boostlora.bench.tables import comparisons, seed_list
 from boostlora.foundation.stats import (
     LEVEL,
     Interval,
@@ -75,13 +75,6 @@ def on_distinct(rows: Rows, kept: dict[int, tuple[int, list[int]]]) -> Rows:
     return out
 
 
-def seeds_text(seeds: list[int]) -> str:
-    seeds = sorted(seeds)
-    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
-        return f"{seeds[0]}-{seeds[-1]}"
-    return ", ".join(map(str, seeds))
-
-
 def signed(interval: Interval) -> str:
     """The mean and interval with signs; a bound that rounds to zero gets a fourth digit, so its side shows."""
     if interval.low is None:
@@ -131,7 +124,7 @@ def tables(all_items: Rows, matched: Rows, kept: dict[int, tuple[int, list[int]]
     for name, before, after in shown:
         a = mean_interval([row["accuracy"] for row in before.values()])
         b = mean_interval([row["accuracy"] for row in after.values()])
-        lines.append(f"| {name} | {seeds_text(list(before))} | {a.describe()} | {b.describe()} |")
+        lines.append(f"| {name} | {seed_list(list(before))} | {a.describe()} | {b.describe()} |")
     lines += [
         "",
         ("| comparison, paired by seed | seeds | all items [95% CI] | outcome | distinct items [95% CI] | outcome | "
@@ -150,7 +143,7 @@ def tables(all_items: Rows, matched: Rows, kept: dict[int, tuple[int, list[int]]
         if after.excludes_zero:
             bonferroni = paired_interval(now_a, now_b, strict)
             corrected = f"{signed(bonferroni)} {'excludes' if bonferroni.excludes_zero else 'reaches'} 0"
-        lines.append(f"| {label} | {seeds_text(seeds)} | {signed(before)} | {outcome(before)} | {signed(after)} | "
+        lines.append(f"| {label} | {seed_list(seeds)} | {signed(before)} | {outcome(before)} | {signed(after)} | "
                      f"{outcome(after)} | {per_seed} | {change(before, after)} | {corrected} |")
     return "\n".join(lines)
 

@@ -178,6 +178,14 @@ def written_by_hand(results_file: Path) -> str:
     return text[start:end + len(BY_HAND_END)] + "\n\n"
 
 
+def seed_list(seeds: list[int]) -> str:
+    """Which seeds a row stands on, as a reader checks them: "0-4" for a run of three or more, else "0, 1"."""
+    seeds = sorted(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
 def fmt_interval(interval: Interval) -> tuple[str, str]:
     if interval.low is None:
         return f"{interval.mean:.3f}", "(one seed)"
@@ -203,7 +211,7 @@ def entry_markdown(label: str, info: dict[str, Any], summary: dict[str, Any], co
         se = "" if s["one_seed_se"] is None else f"{s['one_seed_se']:.3f}"
         rank = f"{s['rank']:.1f} ({s['rank_range'][0]}-{s['rank_range'][1]})"
         lines.append(
-            f"| {method} | {mean} | {ci} | {len(s['seeds'])} | {se} | {s['params']:,} | {s['total_params']:,} | "
+            f"| {method} | {mean} | {ci} | {seed_list(s['seeds'])} | {se} | {s['params']:,} | {s['total_params']:,} | "
             f"{s['rounds']:.1f} ({s['rounds_merged']:.1f}) | {rank} | {s['steps']:.0f} | "
             f"{'' if s['lr'] is None else format(s['lr'], 'g')} | {s['seconds']:.0f} |"
         )
@@ -214,14 +222,15 @@ def entry_markdown(label: str, info: dict[str, Any], summary: dict[str, Any], co
             "'wins'/'loses' only where the 95% interval excludes 0). Where rotate ran out of singular directions "
             "before the budget, it took fewer steps: the steps column says so.",
             "",
-            "| comparison | optimizer steps (rotate / other) | mean difference | 95% CI | per-seed differences | outcome |",
-            "|---|---|---|---|---|---|",
+            "| comparison | seeds | optimizer steps (rotate / other) | mean difference | 95% CI | per-seed differences "
+            "| outcome |",
+            "|---|---|---|---|---|---|---|",
         ]
         for c in compared:
             mean, ci = fmt_interval(c["interval"])
             per_seed = ", ".join(f"{d:+.3f}" for d in c["differences"].values())
             steps = f"{c['steps'][0]:.0f} / {c['steps'][1]:.0f}"
-            lines.append(f"| {c['ours']} vs {c['other']} | {steps} | {float(mean):+.3f} | {ci} | {per_seed} | "
+            lines.append(f"| {c['ours']} vs {c['other']} | {seed_list(list(c['differences']))} | {steps} | {float(mean):+.3f} | {ci} | {per_seed} | "
                          f"**{c['outcome']}** |")
     stopped = sorted({u["stop_reason"] for seed in units.values() for name, u in seed.items()
                       if name.startswith("boost-") and u.get("stop_reason")})

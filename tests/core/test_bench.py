@@ -31,7 +31,10 @@ def test_every_method_reports_over_every_seed(suite):
     assert all(row["seeds"] == SEEDS for row in rows.values())
     table = (out / "RESULTS.md").read_text()
     assert table.replace("plots/cpu-", "") == (out / "RESULTS-cpu.md").read_text()
-    assert "| boost-rotate |" in table and "boostlora bench --suite cpu" in table and "95% CI" in table
+    assert "| boost-rotate | " in table and "boostlora bench --suite cpu" in table and "95% CI" in table
+    for method, row in rows.items():  # each row names the seeds it stands on
+        mean, ci = f"{row['interval'].mean:.3f}", f"[{row['interval'].low:.3f}, {row['interval'].high:.3f}]"
+        assert f"| {method} | {mean} | {ci} | 0-2 | " in table, method
     assert (out / "toy-toy.png").stat().st_size > 5000
     assert "![toy/toy](plots/cpu-toy-toy.png)" in table
     assert (out / "plots" / "cpu-toy-toy.png").read_bytes() == (out / "toy-toy.png").read_bytes()
@@ -97,7 +100,8 @@ def test_rotate_is_compared_with_every_method_at_equal_steps_paired_by_seed(suit
     assert "| boost-rotate 2x vs tinylora 2x |" in table and "| boost-rotate 2x vs boost-top 2x |" in table
     assert "| boost-rotate vs tinylora 2x |" not in table  # never across step budgets
     # the toy's 8x16 output layer holds 4 rotate rounds at r=2: rotate 2x stops there and says it took fewer steps
-    assert "| boost-rotate 2x vs tinylora 2x | 80 / 80 |" in table and "| boost-rotate vs tinylora | 40 / 40 |" in table
+    assert "| boost-rotate 2x vs tinylora 2x | 0-2 | 80 / 80 |" in table
+    assert "| boost-rotate vs tinylora | 0-2 | 40 / 40 |" in table
 
 
 def test_each_method_gets_its_own_settings_and_command_line_overrides_win(toy_plugin, tmp_path):
@@ -271,3 +275,11 @@ def test_an_extended_training_run_replaces_the_run_it_extends_when_suites_merge(
     d = folder("settings", shorter, short_verdicts, {"steps_per_round": 7})
     with pytest.raises(SystemExit, match="steps_per_round"):
         merge([b, d], tmp_path / "refused2")
+
+
+def test_a_row_names_its_seeds_as_a_range_only_when_they_are_one():
+    from boostlora.bench.tables import seed_list
+
+    assert seed_list([4, 2, 3, 0, 1]) == "0-4"
+    assert seed_list([0, 1]) == "0, 1"  # two seeds: both named
+    assert seed_list([0, 2, 3]) == "0, 2, 3"  # a gap is never hidden inside a range
