@@ -17,7 +17,9 @@ first ``max_rounds`` rounds of a 4x run are exactly the 1x run: one boosting run
 Every method runs under every seed; a seed fixes the data split, so methods with the same seed are compared on
 the same items. ``boostlora.foundation.stats`` turns per-seed accuracies into intervals and paired comparisons. Units of
 work (task x method x seed) are saved as they finish, with item-level verdicts beside them, so an interrupted
-suite resumes where it stopped and any comparison can be recomputed without rerunning.
+suite resumes where it stopped and any comparison can be recomputed without rerunning. Boosting units also keep
+a checkpointed run directory under ``runs/`` in the suite's folder (``units.boosting_unit``): an interrupted
+suite resumes mid-unit, at the last finished round, and a longer run continues the shorter one.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ from boostlora.bench.units import (
     steps_per_round,
     suite_entries,
 )
-from boostlora.foundation.errors import ConfigError
+from boostlora.foundation.errors import ConfigError, Interrupted, interruption
 from boostlora.runs.checkpoint import write_json
 
 VERSIONED = ("boostlora", "torch", "transformers", "peft", "trl")
+#: The suite folder's subfolder that holds the boosting units' run directories (checkpoints, no models).
+RUNS = "runs"
 
 
 def environment(command: str) -> dict[str, Any]:
@@ -159,9 +163,22 @@ def run_suite(
         for s in seeds:
             prefix = f"{entry.label}|"
             done = {k.split("|")[1]: v for k, v in runs.items() if k.startswith(prefix) and k.endswith(f"|{s}")}
-            run_entry(entry, methods, s, overrides, extensions=extensions_t, done=done, save=persist)
+            try:
+                run_entry(entry, methods, s, overrides, extensions=extensions_t, done=done, save=persist,
+                          work=out / RUNS)
+            except (KeyboardInterrupt, Interrupted) as exc:
+                raise suite_interrupted(exc, out, command or f"boostlora bench --suite {suite}") from None
     write_json(saved, {"environment": env, "entries": state["entries"], "units": split_verdicts(runs)[0]})
     return write_tables(suite, out, state, env, results_file)
+
+
+def suite_interrupted(exc: BaseException, out: Path, command: str) -> Interrupted:
+    """What an interrupted suite keeps and the one command that continues it (a unit's own run directory is
+    continued by the suite, not by ``boostlora run --resume``, so that the suite's files hear of it)."""
+    code = exc.exit_code if isinstance(exc, Interrupted) else interruption(exc)[1]  # type: ignore[arg-type]
+    again = command if " --resume" in command else f"{command} --resume"
+    return Interrupted(f"suite interrupted: finished units are saved in {out}, a boosting run in progress up to its "
+                       f"last finished round under {out / RUNS}; continue with: {again}", code)
 
 
 #: A results file may open with text a person wrote (what the numbers mean); regenerating keeps it.

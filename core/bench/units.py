@@ -1,22 +1,29 @@
 """The suite's units of work: which runs a task x method x seed needs, at equal optimizer steps, and running them.
 
 A unit is one task x method x seed; ``run_entry`` runs a task's units for one seed and hands each to ``save``
-as it finishes, so an interrupted suite loses at most the unit in progress.
+as it finishes. A boosting unit also runs in a run directory of its own under the suite's folder, checkpointed
+after every round like any ``boostlora run``: an interrupted suite loses at most the round in progress, and a
+longer run of the same unit (4x after 2x) continues the saved one instead of starting over.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from boostlora.bench.baselines import train_single_shot
 from boostlora.contract.plugins import collect, find_objective, find_task
-from boostlora.foundation.config import RunConfig, build_config, merge_settings
+from boostlora.foundation.config import RunConfig, build_config, load_yaml, merge_settings
 from boostlora.foundation.errors import CapacityError, ConfigError
-from boostlora.runs.lifecycle import boost
+from boostlora.runs import checkpoint as ckpt
+from boostlora.runs.lifecycle import boost, resume
+from boostlora.runs.run_identity import RESUMABLE
 
 METHODS = ("zero-shot", "tinylora", "boost-top", "boost-rotate", "lora-r8", "full-ft")
 #: Methods that get extended-training rows (2x, 4x ...); the many-parameter baselines run at 1x only.
@@ -132,17 +139,55 @@ def unit_key(label: str, unit: str, seed: int) -> str:
     return f"{label}|{unit}|{seed}"
 
 
-def boosting_unit(config: RunConfig, rounds: int) -> dict[str, Any]:
-    """One boosting run of ``rounds`` rounds (fewer if rotate would run out of directions); per-round results."""
+def unit_dir(work: Path, label: str, unit: str, seed: int) -> Path:
+    """Where one unit's run directory lives under the suite's ``work`` folder (a name safe on any filesystem)."""
+    return work / re.sub(r"[^A-Za-z0-9._-]+", "-", f"{label}-{unit}-seed{seed}").strip("-")
+
+
+def saved_rounds(run_dir: Path, config: RunConfig) -> int | None:
+    """Rounds done by the run saved in ``run_dir`` when it is ``config``'s run (every setting the same but those
+    a resume may change, such as ``max_rounds``); None when there is no such run to continue."""
+    if not ((run_dir / ckpt.CONFIG).exists() and (run_dir / ckpt.CHECKPOINT).exists() and (run_dir / ckpt.REPORT).exists()):
+        return None
+    try:
+        saved = build_config(load_yaml(run_dir / ckpt.CONFIG)).to_dict()
+        done = len(json.loads((run_dir / ckpt.REPORT).read_text())["rounds"])
+    except (ConfigError, OSError, ValueError, KeyError, TypeError):
+        return None  # not a run this suite can continue: it is replaced
+    wanted = config.to_dict()
+    if any(saved.get(key) != value for key, value in wanted.items() if key not in RESUMABLE):
+        return None
+    return done
+
+
+def checkpointed_boost(config: RunConfig, run_dir: Path | None) -> tuple[dict[str, Any], int]:
+    """``boost(config)`` in ``run_dir``, continuing the run saved there when it is the same run and not longer
+    than asked; anything else there of boostlora's is replaced. Returns the report and the rounds it resumed
+    after (0 for a fresh start). No ``final/`` is written: the suite keeps verdicts, not models."""
+    if run_dir is None:
+        return boost(config), 0
+    config = dataclasses.replace(config, save_final=False)
+    done = saved_rounds(run_dir, config)
+    if done is not None and done <= config.max_rounds:
+        changes = {key: value for key, value in config.to_dict().items() if key in RESUMABLE}
+        return resume(run_dir, changes), done
+    return boost(config, run_dir, overwrite=True), 0
+
+
+def boosting_unit(config: RunConfig, rounds: int, run_dir: Path | None = None) -> dict[str, Any]:
+    """One boosting run of ``rounds`` rounds (fewer if rotate would run out of directions); per-round results.
+
+    With ``run_dir`` the run is checkpointed there and continued from it (``checkpointed_boost``); its seconds
+    then add the saved rounds' own seconds to this call's."""
     started = time.perf_counter()
     try:
-        report = boost(dataclasses.replace(config, max_rounds=rounds))
+        report, resumed_after = checkpointed_boost(dataclasses.replace(config, max_rounds=rounds), run_dir)
     except CapacityError as error:
         # rotate's capacity: K*r directions must exist in every target module. Run as many rounds as fit.
         if error.most < config.max_rounds:
             raise
-        report = boost(dataclasses.replace(config, max_rounds=error.most))
-    seconds = time.perf_counter() - started
+        report, resumed_after = checkpointed_boost(dataclasses.replace(config, max_rounds=error.most), run_dir)
+    seconds = time.perf_counter() - started + sum(r["seconds"] for r in report["rounds"][:resumed_after])
     rounds_out = []
     for record in report["rounds"]:
         rounds_out.append({
@@ -211,8 +256,10 @@ def run_entry(
     extensions: tuple[int, ...] = (1,),
     done: dict[str, Any] | None = None,
     save: Any = None,
+    work: Path | None = None,
 ) -> dict[str, Any]:
     """Every unit of one task under one seed; ``done`` holds units finished before, ``save`` is called after each.
+    Boosting units run in checkpointed run directories under ``work`` when it is given (``boosting_unit``).
 
     Rotate always runs first: the single-shot baselines get the steps its first ``max_rounds`` rounds took.
     """
@@ -237,12 +284,15 @@ def run_entry(
 
     # rotate always runs: its first rounds set the baselines' budget; it runs long only when its rows are wanted
     rotate_rounds = rotate.max_rounds * (most if "boost-rotate" in methods else 1)
-    rotate_unit = run("boost-rotate", lambda: boosting_unit(rotate, rotate_rounds), rotate_rounds)
+    def place(unit: str) -> Path | None:
+        return None if work is None else unit_dir(work, entry.label, unit, seed)
+
+    rotate_unit = run("boost-rotate", lambda: boosting_unit(rotate, rotate_rounds, place("boost-rotate")), rotate_rounds)
     rounds_1x = min(rotate.max_rounds, len(rotate_unit["rounds"])) or 1
     budget = per_round * rounds_1x
     if "boost-top" in methods:
         top = configs["boost-top"]
-        run("boost-top", lambda: boosting_unit(top, top.max_rounds * most), top.max_rounds * most)
+        run("boost-top", lambda: boosting_unit(top, top.max_rounds * most, place("boost-top")), top.max_rounds * most)
     if "tinylora" in methods:
         for m in extensions:
             run(f"tinylora@{m}x", lambda m=m: single_shot_unit(configs["tinylora"], "tinylora", budget * m))

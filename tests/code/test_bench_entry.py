@@ -31,7 +31,7 @@ def test_the_cpu_suite_includes_the_generated_code_task_through_its_bench_cpu_pr
 def test_one_seed_of_the_code_entry_asks_for_rotate_top_and_single_shot_units(monkeypatch):
     asked = []
 
-    def boosting(config, rounds):
+    def boosting(config, rounds, run_dir=None):
         asked.append((config.strategy, rounds))
         return {"kind": "boosting", "rounds": [{}] * rounds, "rounds_asked": rounds}
 

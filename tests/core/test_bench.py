@@ -7,7 +7,7 @@ import json
 import pytest
 
 from boostlora.bench.suite import run_suite
-from boostlora.foundation.errors import ConfigError
+from boostlora.foundation.errors import ConfigError, Interrupted
 
 OVERRIDES = {"u": 4, "weight_tying": 0.0, "targets": ["out"], "max_rounds": 2, "show_progress": False,
              "objective_options": {"lr": 0.1, "steps": 20, "batch_size": 64}}
@@ -136,15 +136,15 @@ def test_an_interrupted_suite_resumes_without_rerunning_finished_runs(toy_plugin
     calls = []
     real = bench.boosting_unit
 
-    def counting(config, rounds):
+    def counting(config, rounds, run_dir=None):
         calls.append((config.strategy, config.seed))
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(config, rounds)
+        return real(config, rounds, run_dir)
 
     monkeypatch.setattr(bench, "boosting_unit", counting)
     options = dict(plugins=["toy"], overrides=OVERRIDES, seeds=[0, 1], extensions=[1], methods=("boost-top", "boost-rotate"))
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted, match="finished units are saved in"):
         run_suite("cpu", tmp_path, **options)
     saved = json.loads((tmp_path / "suite-cpu.json").read_text())["units"]
     assert sorted(saved) == ["toy/toy|boost-rotate|0", "toy/toy|boost-top|0"]
@@ -160,9 +160,9 @@ def test_a_resumed_suite_asking_for_longer_extensions_runs_short_boosting_runs_a
     calls = []
     real = bench.boosting_unit
 
-    def counting(config, rounds):
+    def counting(config, rounds, run_dir=None):
         calls.append((config.strategy, config.seed, rounds))
-        return real(config, rounds)
+        return real(config, rounds, run_dir)
 
     monkeypatch.setattr(bench, "boosting_unit", counting)
     options = dict(plugins=["toy"], overrides=OVERRIDES, methods=("boost-rotate",))
@@ -283,3 +283,63 @@ def test_a_row_names_its_seeds_as_a_range_only_when_they_are_one():
     assert seed_list([4, 2, 3, 0, 1]) == "0-4"
     assert seed_list([0, 1]) == "0, 1"  # two seeds: both named
     assert seed_list([0, 2, 3]) == "0, 2, 3"  # a gap is never hidden inside a range
+
+
+def rounds_trained(monkeypatch) -> list[int]:
+    """Count the boosting rounds a run trains in this process (each call of the loop's round)."""
+    import boostlora.runs.lifecycle as lifecycle
+
+    trained: list[int] = []
+    real = lifecycle.boosting_round
+
+    def counting(run, *args, **kwargs):
+        if run.rounds_done < run.config.max_rounds:  # not the call that only says the rounds are spent
+            trained.append(run.rounds_done)
+        return real(run, *args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "boosting_round", counting)
+    return trained
+
+
+def test_a_suite_interrupted_mid_run_resumes_at_the_last_finished_round(toy_plugin, tmp_path, monkeypatch):
+    """A boosting unit is checkpointed every round: after Ctrl-C in its third round, the resumed suite trains
+    only the rounds left, and its verdicts are those of a suite that was never interrupted."""
+    from boostlora.foundation import faults
+
+    options = dict(plugins=["toy"], overrides=OVERRIDES, seeds=[0], extensions=[1, 2], methods=("boost-rotate",))
+    whole = run_suite("cpu", tmp_path / "whole", **options)
+    trained = rounds_trained(monkeypatch)
+    faults.reset()
+    monkeypatch.setenv(faults.ENV, "save#4=interrupt")  # saves: base, round 0, round 1, then round 2's is cut
+    with pytest.raises(Interrupted, match=r"continue with: boostlora bench --suite cpu --resume$"):
+        run_suite("cpu", tmp_path / "cut", **options)
+    assert trained == [0, 1, 2]
+    monkeypatch.delenv(faults.ENV)
+    trained.clear()
+    resumed = run_suite("cpu", tmp_path / "cut", resume=True, **options)
+    assert trained == [2, 3]  # round 2 again (its checkpoint was never written), then round 3
+    saved = {name: json.loads((tmp_path / name / "suite-cpu-verdicts.json").read_text()) for name in ("whole", "cut")}
+    assert saved["cut"] == saved["whole"]
+    assert resumed["toy/toy"]["boost-rotate 2x"]["interval"].mean == whole["toy/toy"]["boost-rotate 2x"]["interval"].mean
+    run_dirs = sorted(p.name for p in (tmp_path / "cut" / "runs").iterdir())
+    assert run_dirs == ["toy-toy-boost-rotate-seed0"]
+    assert not (tmp_path / "cut" / "runs" / run_dirs[0] / "final").exists()  # verdicts are kept, models are not
+
+
+def test_a_longer_suite_continues_the_saved_boosting_run_instead_of_starting_over(toy_plugin, tmp_path, monkeypatch):
+    trained = rounds_trained(monkeypatch)
+    options = dict(plugins=["toy"], overrides=OVERRIDES, seeds=[0], methods=("boost-rotate",))
+    run_suite("cpu", tmp_path / "grown", extensions=[1], **options)
+    assert trained == [0, 1]
+    trained.clear()
+    grown = run_suite("cpu", tmp_path / "grown", extensions=[1, 2], resume=True, **options)
+    assert trained == [2, 3]
+    fresh = run_suite("cpu", tmp_path / "fresh", extensions=[1, 2], **options)
+    verdicts = {name: json.loads((tmp_path / name / "suite-cpu-verdicts.json").read_text()) for name in ("grown", "fresh")}
+    assert verdicts["grown"] == verdicts["fresh"]
+    assert grown["toy/toy"]["boost-rotate 2x"]["rank"] == fresh["toy/toy"]["boost-rotate 2x"]["rank"] == 8
+    # another run's directory under the same name (other settings) is replaced, not continued
+    trained.clear()
+    run_suite("cpu", tmp_path / "grown", extensions=[1], plugins=["toy"], seeds=[0], methods=("boost-rotate",),
+              overrides={**OVERRIDES, "u": 2})
+    assert trained == [0, 1]
