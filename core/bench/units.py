@@ -19,7 +19,12 @@ from typing import Any
 
 from boostlora.bench.baselines import train_single_shot
 from boostlora.contract.plugins import collect, find_objective, find_task
-from boostlora.foundation.config import RunConfig, build_config, load_yaml, merge_settings
+from boostlora.foundation.config import (
+    RunConfig,
+    build_config,
+    load_yaml,
+    merge_settings,
+)
 from boostlora.foundation.errors import CapacityError, ConfigError
 from boostlora.runs import checkpoint as ckpt
 from boostlora.runs.lifecycle import boost, resume

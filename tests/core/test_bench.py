@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from boostlora.bench.suite import run_suite
 from boostlora.foundation.errors import ConfigError, Interrupted
 
