@@ -229,7 +229,9 @@ def single_shot_unit(config: RunConfig, method: str, steps: int) -> dict[str, An
         record = report["rounds"][0] if report["rounds"] else None
         return {
             "kind": "single",
-            "accuracy": report["final_eval_accuracy"],
+            # the trained adapter's accuracy, as a boosting row's is its round's: never the model keep=best hands
+            # over, which is the base model when the round did not beat it on validation
+            "accuracy": record["eval_accuracy"] if record else report["base_eval_accuracy"],
             "verdicts": record.get("eval_verdicts", []) if record else report.get("base_eval_verdicts", []),
             "params": record["trainable_params"] if record else 0,
             "total_params": report["total_trainable_params"],

@@ -342,3 +342,21 @@ def test_a_longer_suite_continues_the_saved_boosting_run_instead_of_starting_ove
     run_suite("cpu", tmp_path / "grown", extensions=[1], plugins=["toy"], seeds=[0], methods=("boost-rotate",),
               overrides={**OVERRIDES, "u": 2})
     assert trained == [0, 1]
+
+
+def test_a_single_shot_row_is_its_trained_adapter_even_when_validation_keeps_the_base_model(toy_plugin, monkeypatch):
+    """keep=best hands over the base model when the round lost on validation; the row must still be the round's
+    held-out accuracy, the one its saved verdicts give, as a boosting row's is."""
+    import boostlora.bench.units as bench
+    from boostlora.foundation.config import build_config
+
+    report = {
+        "base_eval_accuracy": 0.5, "final_eval_accuracy": 0.5, "kept_round": None, "total_trainable_params": 0,
+        "rounds": [{"eval_accuracy": 0.25, "eval_verdicts": [1, 0, 0, 0], "trainable_params": 12,
+                    "effective_rank": {"out": 2}}],
+    }
+    monkeypatch.setattr(bench, "boost", lambda config: report)
+    config = build_config({"plugin": "toy", "task": "toy", "objective_options": {"lr": 0.1}})
+    unit = bench.single_shot_unit(config, "tinylora", 40)
+    assert unit["accuracy"] == 0.25 == sum(unit["verdicts"]) / len(unit["verdicts"])
+    assert unit["params"] == 12 and unit["steps"] == 40
