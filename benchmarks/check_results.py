@@ -10,6 +10,7 @@ Last come the math tables on distinct held-out items (`distinct_items.py`), from
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from boostlora.foundation.stats import (
 )
 
 DATA = Path(__file__).resolve().parent / "data"
-PROTEIN, MATH = "protein/binding", "math/math"
+PROTEIN, MATH, CODE = "protein/binding", "math/math", "code/code"
 
 #: the settings comparisons of RESULTS.md's validation tables: (task, reference folder, [compared folders])
 VALIDATION = [
@@ -89,13 +90,25 @@ def protein_baseline_lrs() -> None:
                   f"over seeds {sorted(values)}; seeds 0-3 alone {first4:.3f}")
 
 
+def code_validation() -> dict[str, dict[int, float]]:
+    """The code entry's block scaling on the generated validation split: each run's last-round accuracy by seed
+    (`code-validation/{gain,matched}-s{seed}/report.json`, from `boostlora run --plugin code --preset bench-cpu
+    evaluate_on=validation block_scale=...`)."""
+    out: dict[str, dict[int, float]] = {"gain": {}, "matched": {}}
+    for path in sorted((DATA / "code-validation").glob("*-s*/report.json")):
+        name, _, seed = path.parent.name.rpartition("-s")
+        out[name][int(seed)] = json.loads(path.read_text())["rounds"][-1]["validation_accuracy"]
+    return out
+
+
 def comparison_family(protein: dict | None = None, math: dict | None = None) -> tuple[list, int]:
     """Every comparison RESULTS.md's tables make on real tasks, as (name, rotate's accuracies, the other's), and how
     many of them are on held-out (they come first). The distinct-item tables re-measure the math held-out ones."""
     protein = protein if protein is not None else load_rows(DATA / "protein-heldout")[PROTEIN]
     math = math if math is not None else load_rows(DATA / "math-heldout")[MATH]
+    code = load_rows(DATA / "code-heldout")[CODE] if (DATA / "code-heldout").exists() else {}
     pairs = []
-    for label, rows in ((PROTEIN, protein), (MATH, math)):
+    for label, rows in ((PROTEIN, protein), (MATH, math), (CODE, code)):
         for c in comparisons(rows, (1, 2, 4)):
             pairs.append((f"held-out {label}: {c['ours']} vs {c['other']}", accuracies(rows, c["ours"]),
                           accuracies(rows, c["other"])))
@@ -108,6 +121,9 @@ def comparison_family(protein: dict | None = None, math: dict | None = None) -> 
         for name in names:
             rows = load_rows(DATA / Path(reference).parent / name)[label]
             pairs.append((f"validation {label}: {name} vs {Path(reference).name}", accuracies(rows, "boost-rotate"), base))
+    scaling = code_validation()
+    if scaling["gain"]:
+        pairs.append((f"validation {CODE}: block_scale gain vs matched", scaling["gain"], scaling["matched"]))
     return pairs, held_out
 
 
