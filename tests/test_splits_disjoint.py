@@ -77,8 +77,10 @@ def test_a_runs_three_splits_are_disjoint_and_generated_validation_leaves_train_
             assert train and validation and reported
             assert not train & validation and not train & reported and not validation & reported, (plugin, evaluate_on, seed)
         # generated data: a validation split of their own, of a useful size (code's problems cost a generation and
-        # a sandboxed run each, hence fewer)
-        assert given.validation is not None and len(given.validation) >= (64 if plugin == "code" else 200), (plugin, seed)
+        # a sandboxed run each, hence fewer; code's bench-cpu keeps 16, since the suite's rows read held-out
+        # accuracy per round and no decision of theirs reads validation)
+        least = {("code", "bench-cpu"): 16, ("code", "default"): 64}.get((plugin, preset), 200)
+        assert given.validation is not None and len(given.validation) >= least, (plugin, seed)
         without = cls({**options, ("synthetic_validation_size" if plugin == "protein" else "validation_size"): 0})
         plain = without.load_splits(seed)
         assert plain.validation is None
