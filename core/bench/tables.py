@@ -230,7 +230,8 @@ def entry_markdown(label: str, info: dict[str, Any], summary: dict[str, Any], co
             mean, ci = fmt_interval(c["interval"])
             per_seed = ", ".join(f"{d:+.3f}" for d in c["differences"].values())
             steps = f"{c['steps'][0]:.0f} / {c['steps'][1]:.0f}"
-            lines.append(f"| {c['ours']} vs {c['other']} | {seed_list(list(c['differences']))} | {steps} | {float(mean):+.3f} | {ci} | {per_seed} | "
+            seeds = seed_list(list(c["differences"]))
+            lines.append(f"| {c['ours']} vs {c['other']} | {seeds} | {steps} | {float(mean):+.3f} | {ci} | {per_seed} | "
                          f"**{c['outcome']}** |")
     stopped = sorted({u["stop_reason"] for seed in units.values() for name, u in seed.items()
                       if name.startswith("boost-") and u.get("stop_reason")})

@@ -276,24 +276,26 @@ def run_entry(
     most = max(extensions)
     units: dict[str, Any] = dict(done or {})
 
-    def run(unit: str, work: Any, rounds: int | None = None) -> dict[str, Any]:
+    def run(unit: str, job: Any, rounds: int | None = None) -> dict[str, Any]:
         saved = units.get(unit)
         if saved is not None and rounds is not None and not covers(saved, rounds):
-            # a resumed suite that asks for more extensions than a saved boosting run holds: run it again, longer
-            log.warning("%s %s seed %d: the saved run has %d rounds, %d are needed: running it again",
+            # a resumed suite that asks for more extensions than a saved boosting run holds: run it longer (from
+            # its last checkpoint when the suite kept its run directory)
+            log.warning("%s %s seed %d: the saved run has %d rounds, %d are needed: running it longer",
                         entry.label, unit, seed, len(saved["rounds"]), rounds)
             saved = None
         if saved is None:
-            units[unit] = work()
+            units[unit] = job()
             if save is not None:
                 save(unit_key(entry.label, unit, seed), units[unit])
         return units[unit]
 
-    # rotate always runs: its first rounds set the baselines' budget; it runs long only when its rows are wanted
-    rotate_rounds = rotate.max_rounds * (most if "boost-rotate" in methods else 1)
     def place(unit: str) -> Path | None:
+        """The unit's checkpointed run directory, when the suite keeps them."""
         return None if work is None else unit_dir(work, entry.label, unit, seed)
 
+    # rotate always runs: its first rounds set the baselines' budget; it runs long only when its rows are wanted
+    rotate_rounds = rotate.max_rounds * (most if "boost-rotate" in methods else 1)
     rotate_unit = run("boost-rotate", lambda: boosting_unit(rotate, rotate_rounds, place("boost-rotate")), rotate_rounds)
     rounds_1x = min(rotate.max_rounds, len(rotate_unit["rounds"])) or 1
     budget = per_round * rounds_1x
