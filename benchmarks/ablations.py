@@ -11,21 +11,19 @@ single-shot TinyLoRA within the configuration.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from boostlora.bench.tables import entry_rows, units_by_entry
-from boostlora.bench.suite import join_verdicts
+from boostlora.bench.suite import saved_state
 from boostlora.foundation.stats import mean_interval, outcome, paired_interval
 
 
 def load_rows(folder: Path, suite: str = "cpu") -> dict[str, dict[str, dict[int, dict]]]:
     """``rows[task label][method][seed]`` of a saved suite, as the benchmark's own tables read them."""
-    saved = json.loads((folder / f"suite-{suite}.json").read_text())
-    verdicts_file = folder / f"suite-{suite}-verdicts.json"
-    verdicts = json.loads(verdicts_file.read_text()) if verdicts_file.exists() else {}
-    state = {"units": join_verdicts(saved["units"], verdicts), "entries": saved["entries"]}
+    if not (folder / f"suite-{suite}.json").exists():
+        raise SystemExit(f"{folder} holds no saved suite (suite-{suite}.json)")
+    state = saved_state(folder, suite)
     grouped = units_by_entry(state)
     return {
         label: entry_rows(label, grouped[label], info["max_rounds"], info["steps_per_round"],

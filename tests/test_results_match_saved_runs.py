@@ -8,13 +8,11 @@ reads are the numbers the runs hold.
 
 from __future__ import annotations
 
-import json
 import runpy
-import sys
 from pathlib import Path
 
 import pytest
-from boostlora.bench.suite import environment, join_verdicts
+from boostlora.bench.suite import environment, saved_state
 from boostlora.bench.tables import write_tables
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -45,28 +43,21 @@ def test_the_generated_tables_are_the_saved_suites_tables(tmp_path):
     merge = runpy.run_path(str(BENCHMARKS / "merge_suites.py"))["merge"]
     merged = tmp_path / "cpu-all"
     merge([BENCHMARKS / "data" / name for name in HELD_OUT], merged)
-    saved = json.loads((merged / "suite-cpu.json").read_text())
-    verdicts = json.loads((merged / "suite-cpu-verdicts.json").read_text())
-    state = {"units": join_verdicts(saved["units"], verdicts), "entries": saved["entries"]}
-    lines = RESULTS.read_text().splitlines()
-    header = next(line.strip() for line in lines if line.strip().startswith("boostlora bench"))
+    written = RESULTS.read_text()
+    header = next(line.strip() for line in written.splitlines() if line.strip().startswith("boostlora bench"))
     regenerated = tmp_path / "RESULTS.md"
-    regenerated.write_text(RESULTS.read_text())
-    write_tables("cpu", merged, state, environment(header), regenerated)
-    assert tables_only(regenerated.read_text()) == tables_only(RESULTS.read_text()), (
+    regenerated.write_text(written)
+    write_tables("cpu", merged, saved_state(merged, "cpu"), environment(header), regenerated)
+    assert tables_only(regenerated.read_text()) == tables_only(written), (
         "RESULTS.md's generated tables differ from the saved runs: regenerate them with the command in "
         "benchmarks/data/README.md")
-    assert len(markdown_tables(RESULTS.read_text())) > 10
+    assert len(markdown_tables(written)) > 10
 
 
 @pytest.fixture(scope="module")
 def distinct_output() -> str:
     """What ``python benchmarks/distinct_items.py`` prints (it counts the comparison family with check_results)."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return runpy.run_path(str(BENCHMARKS / "distinct_items.py"))["main"]()
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return runpy.run_path(str(BENCHMARKS / "distinct_items.py"))["main"]()
 
 
 def test_the_distinct_item_tables_in_results_md_are_what_the_saved_verdicts_give(distinct_output):

@@ -101,6 +101,18 @@ def join_verdicts(light: dict[str, Any], verdicts: dict[str, Any]) -> dict[str, 
     return units
 
 
+def saved_state(folder: Path, suite: str) -> dict[str, Any]:
+    """A suite folder's saved units, with their item-level verdicts joined back in, and its entries (both empty
+    where the folder holds no suite)."""
+    saved = folder / f"suite-{suite}.json"
+    if not saved.exists():
+        return {"units": {}, "entries": {}}
+    previous = json.loads(saved.read_text())
+    verdicts_file = folder / f"suite-{suite}-verdicts.json"
+    verdicts = json.loads(verdicts_file.read_text()) if verdicts_file.exists() else {}
+    return {"units": join_verdicts(previous.get("units", {}), verdicts), "entries": previous.get("entries", {})}
+
+
 def run_suite(
     suite: str,
     out: Path,
@@ -138,11 +150,7 @@ def run_suite(
     out.mkdir(parents=True, exist_ok=True)
     env = environment(command or f"boostlora bench --suite {suite}")
     saved, saved_verdicts = out / f"suite-{suite}.json", out / f"suite-{suite}-verdicts.json"
-    state: dict[str, Any] = {"units": {}, "entries": {}}
-    if resume and saved.exists():
-        previous = json.loads(saved.read_text())
-        verdicts = json.loads(saved_verdicts.read_text()) if saved_verdicts.exists() else {}
-        state = {"units": join_verdicts(previous.get("units", {}), verdicts), "entries": previous.get("entries", {})}
+    state = saved_state(out, suite) if resume else {"units": {}, "entries": {}}
     runs = state["units"]
 
     def persist(key: str, unit: dict[str, Any]) -> None:
