@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from boostlora.bench.suite import join_verdicts, split_verdicts
+from boostlora.bench.units import first_difference
 from boostlora.runs.checkpoint import write_json
 
 
@@ -30,10 +31,21 @@ def extends(longer: dict, shorter: dict) -> bool:
     """Whether ``longer`` is the same boosting run as ``shorter``, asked for more rounds."""
     if longer.get("kind") != "boosting" or shorter.get("kind") != "boosting":
         return False
-    n = len(shorter["rounds"])
-    return (longer.get("rounds_asked", 0) > shorter.get("rounds_asked", 0) and len(longer["rounds"]) >= n
-            and longer["base_verdicts"] == shorter["base_verdicts"]
-            and [r["verdicts"] for r in longer["rounds"][:n]] == [r["verdicts"] for r in shorter["rounds"]])
+    return (longer.get("rounds_asked", 0) > shorter.get("rounds_asked", 0)
+            and len(longer["rounds"]) >= len(shorter["rounds"]) and first_difference(longer, shorter) is None)
+
+
+def conflict(key: str, a: dict, b: dict) -> str:
+    """Why two saved results of one unit cannot be joined; for boosting runs, the first round where they part."""
+    message = f"{key} is saved in two folders with different results; keep one"
+    if a.get("kind") == b.get("kind") == "boosting":
+        longer, shorter = (a, b) if len(a["rounds"]) >= len(b["rounds"]) else (b, a)
+        where = first_difference(longer, shorter)
+        if where is not None:
+            message += (f" (they differ from {where} on; made with {shorter.get('threads', 'unrecorded')} and "
+                        f"{longer.get('threads', 'unrecorded')} torch threads: runs repeat exactly only on the same "
+                        "device and thread count)")
+    return message
 
 
 def join_entry(label: str, a: dict, b: dict) -> dict:
@@ -56,7 +68,7 @@ def merge(folders: list[Path], out: Path, suite: str = "cpu") -> dict:
                 if extends(units[key], unit):
                     continue
                 if not extends(unit, units[key]):
-                    raise SystemExit(f"{key} is saved in two folders with different results; keep one")
+                    raise SystemExit(conflict(key, units[key], unit))
             units[key] = unit
         for label, entry in saved["entries"].items():
             entries[label] = join_entry(label, entries[label], entry) if label in entries else entry

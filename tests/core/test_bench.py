@@ -269,7 +269,7 @@ def test_an_extended_training_run_replaces_the_run_it_extends_when_suites_merge(
     other = copy.deepcopy(verdicts[key])
     other["round0"] = [1 - v for v in other["round0"]]
     c = folder("different", longer, other)
-    with pytest.raises(SystemExit, match="saved in two folders"):
+    with pytest.raises(SystemExit, match="saved in two folders .*they differ from round 0 on"):
         merge([a, c], tmp_path / "refused")
     d = folder("settings", shorter, short_verdicts, {"steps_per_round": 7})
     with pytest.raises(SystemExit, match="steps_per_round"):
@@ -360,3 +360,34 @@ def test_a_single_shot_row_is_its_trained_adapter_even_when_validation_keeps_the
     unit = bench.single_shot_unit(config, "tinylora", 40)
     assert unit["accuracy"] == 0.25 == sum(unit["verdicts"]) / len(unit["verdicts"])
     assert unit["params"] == 12 and unit["steps"] == 40
+
+
+def test_a_longer_run_that_does_not_repeat_the_saved_shorter_run_says_so(toy_plugin, tmp_path, caplog):
+    """A resumed suite that runs a boosting unit longer replaces the saved run, whose rows it then answers for:
+    when its first rounds differ (another thread count, say), the log names the round and both thread counts."""
+    import logging
+
+    options = dict(plugins=["toy"], overrides=OVERRIDES, seeds=[0], methods=("boost-rotate",))
+    run_suite("cpu", tmp_path, extensions=[1], **options)
+    key = "toy/toy|boost-rotate|0"
+    saved = json.loads((tmp_path / "suite-cpu.json").read_text())
+    assert saved["units"][key]["threads"] >= 1  # each unit records the thread count it was made with
+    saved["units"][key]["threads"] = 99
+    (tmp_path / "suite-cpu.json").write_text(json.dumps(saved))
+    with caplog.at_level(logging.WARNING, logger="boostlora.bench.units"):
+        run_suite("cpu", tmp_path, extensions=[1, 2], resume=True, **options)
+    assert "is not the saved" not in caplog.text  # continued from its checkpoint: the same rounds
+    # the saved 2-round run as another machine might have made it: round 1 judged one item the other way
+    verdicts = json.loads((tmp_path / "suite-cpu-verdicts.json").read_text())
+    verdicts[key] = {name: v for name, v in verdicts[key].items() if name in ("base", "round0", "round1")}
+    verdicts[key]["round1"][0] = 1 - verdicts[key]["round1"][0]
+    (tmp_path / "suite-cpu-verdicts.json").write_text(json.dumps(verdicts))
+    saved = json.loads((tmp_path / "suite-cpu.json").read_text())
+    saved["units"][key] = {**saved["units"][key], "rounds_asked": 2, "rounds": saved["units"][key]["rounds"][:2],
+                           "threads": 99}
+    (tmp_path / "suite-cpu.json").write_text(json.dumps(saved))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="boostlora.bench.units"):
+        run_suite("cpu", tmp_path, extensions=[1, 2], resume=True, **options)
+    assert "is not the saved 2-round run continued: they differ from round 1 on" in caplog.text
+    assert "Saved with 99 torch threads" in caplog.text
