@@ -256,6 +256,33 @@ def single_shot_unit(config: RunConfig, method: str, steps: int) -> dict[str, An
     }
 
 
+def first_difference(longer: dict[str, Any], shorter: dict[str, Any]) -> str | None:
+    """Where a longer boosting run stops repeating a shorter one's item verdicts (``"base"``, ``"round 3"``), or
+    None when its first rounds are the shorter run's, verdict for verdict."""
+    if longer.get("base_verdicts") != shorter.get("base_verdicts"):
+        return "base"
+    for i, (a, b) in enumerate(zip(longer["rounds"], shorter["rounds"])):
+        if a.get("verdicts") != b.get("verdicts"):
+            return f"round {i}"
+    return None
+
+
+def warn_if_not_continued(name: str, longer: dict[str, Any], shorter: dict[str, Any]) -> None:
+    """A longer run replaces the saved shorter one, whose rows it then also answers for: say so when its first
+    rounds are not the saved ones. Runs repeat verdict for verdict on the same device and thread count only; a
+    float sum split over another number of threads can flip one sampled token, and the rounds after it differ."""
+    where = first_difference(longer, shorter)
+    if where is None:
+        return
+    n = len(shorter["rounds"])
+    now = longer["rounds"][n - 1]["accuracy"] if 0 < n <= len(longer["rounds"]) else longer["base_accuracy"]
+    before = shorter["rounds"][-1]["accuracy"] if n else shorter["base_accuracy"]
+    log.warning("%s: the longer run is not the saved %d-round run continued: they differ from %s on (held-out "
+                "after %d rounds %.3f, saved %.3f), so its rows for those rounds change too. Saved with %s torch "
+                "threads, run with %s: runs repeat exactly only on the same device and thread count",
+                name, n, where, n, now, before, shorter.get("threads", "unrecorded"), longer.get("threads"))
+
+
 def run_entry(
     entry: Entry,
     methods: tuple[str, ...],
@@ -317,33 +344,6 @@ def run_entry(
 
 
 # -- rows: what a table shows, per method and seed, read from the units ----------------------------------------
-
-
-def first_difference(longer: dict[str, Any], shorter: dict[str, Any]) -> str | None:
-    """Where a longer boosting run stops repeating a shorter one's item verdicts (``"base"``, ``"round 3"``), or
-    None when its first rounds are the shorter run's, verdict for verdict."""
-    if longer.get("base_verdicts") != shorter.get("base_verdicts"):
-        return "base"
-    for i, (a, b) in enumerate(zip(longer["rounds"], shorter["rounds"])):
-        if a.get("verdicts") != b.get("verdicts"):
-            return f"round {i}"
-    return None
-
-
-def warn_if_not_continued(name: str, longer: dict[str, Any], shorter: dict[str, Any]) -> None:
-    """A longer run replaces the saved shorter one, whose rows it then also answers for: say so when its first
-    rounds are not the saved ones. Runs repeat verdict for verdict on the same device and thread count only; a
-    float sum split over another number of threads can flip one sampled token, and the rounds after it differ."""
-    where = first_difference(longer, shorter)
-    if where is None:
-        return
-    n = len(shorter["rounds"])
-    now = longer["rounds"][n - 1]["accuracy"] if 0 < n <= len(longer["rounds"]) else longer["base_accuracy"]
-    before = shorter["rounds"][-1]["accuracy"] if n else shorter["base_accuracy"]
-    log.warning("%s: the longer run is not the saved %d-round run continued: they differ from %s on (held-out "
-                "after %d rounds %.3f, saved %.3f), so its rows for those rounds change too. Saved with %s torch "
-                "threads, run with %s: runs repeat exactly only on the same device and thread count",
-                name, n, where, n, now, before, shorter.get("threads", "unrecorded"), longer.get("threads"))
 
 
 def covers(unit: dict[str, Any], rounds: int) -> bool:
